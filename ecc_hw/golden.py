@@ -1,0 +1,128 @@
+"""The golden model: the integer IF network of SPEC section 3, read from a parameter file.
+
+Everything else (float models, cycle model, RTL) is checked against this. It reads every integer
+(weights, biases, theta, R) from the parameter file and recomputes none of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .if_network import IFLayer, simulate
+from .linear import LinearMap
+from .params import NetworkParams
+
+BATCH_ELEMENTS = 12_000_000  # T * batch * neurons per chunk: bounds memory to ~100 MB per array
+
+
+@dataclass
+class GoldenResult:
+    """Integer outputs for N images.
+
+    ``spikes`` (when asked for) holds, per spiking layer, a bool array (T, N, neurons) with the
+    channel-major neuron order of ``ecc_hw.params``.
+    """
+
+    predictions: np.ndarray          # (N,) argmax of the final output membrane, lowest index on ties
+    output_membrane: np.ndarray      # (N, classes) int64 final V_N
+    spike_counts: np.ndarray         # (N, spiking layers) int64
+    step_counts: np.ndarray          # (N, T, spiking layers) int64 spikes per step
+    synops: np.ndarray               # (N,) int64 SynOps per image
+    spikes: list | None
+
+
+def quantize_input(params: NetworkParams, x: np.ndarray) -> np.ndarray:
+    """x_q = rint(clip(x / lambda_0, lo, 1) * u) (SPEC 2.2), as int64 (N, C, H, W)."""
+    low = -1.0 if params.input_signed else 0.0
+    scaled = np.clip(np.asarray(x, dtype=np.float64) / params.lambdas[0], low, 1.0)
+    return np.rint(scaled * params.input_full_scale).astype(np.int64)
+
+
+def tre_schedule(charge: int, timesteps: int) -> np.ndarray:
+    """e(t) for t = 1..T: floor(R t / T) - floor(R (t-1) / T); the T steps add exactly R (SPEC 2.4)."""
+    steps = np.arange(timesteps + 1, dtype=np.int64)
+    cumulative = (charge * steps) // timesteps
+    return np.diff(cumulative)
+
+
+def tre_schedule_counter(charge: int, timesteps: int) -> np.ndarray:
+    """The same schedule computed as the hardware does: one counter, no fraction bits (SPEC 2.4)."""
+    quotient, remainder = divmod(charge, timesteps)
+    counter, charges = 0, []
+    for _ in range(timesteps):
+        charges.append(quotient + (1 if counter + remainder >= timesteps else 0))
+        counter = (counter + remainder) % timesteps
+    return np.array(charges, dtype=np.int64)
+
+
+def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
+    """|V_n| bound per layer (SPEC 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
+    bounds = []
+    max_input = params.input_full_scale
+    for layer in params.layers:
+        zmax = LinearMap.of(layer).max_abs_output(max_input)
+        if layer.spiking:
+            zmax += layer.tre_charge // timesteps + 1
+            bounds.append(int(timesteps * zmax + layer.threshold))
+        else:
+            bounds.append(int(timesteps * zmax))
+        max_input = 1
+    return bounds
+
+
+def _if_layers(params: NetworkParams, timesteps: int) -> list[IFLayer]:
+    layers = []
+    max_input = params.input_full_scale
+    for layer in params.spiking_layers:
+        linear = LinearMap.of(layer)
+        if params.tre_mode == "initial":
+            charges, initial = np.zeros(timesteps, dtype=np.int64), layer.tre_charge
+        else:
+            charges, initial = tre_schedule(layer.tre_charge, timesteps), 0
+        layers.append(IFLayer(linear, layer.threshold, charges, initial,
+                              linear.exact_dtype(max_input), np.int64))
+        max_input = 1
+    return layers
+
+
+def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
+        record_spikes: bool = False, progress=None) -> GoldenResult:
+    """Run the integer IF network on quantised inputs ``x_q`` (N, C, H, W) for T steps.
+
+    ``progress``, if given, is called with the number of images finished after each chunk.
+    Asserts the membrane bounds of SPEC section 3.
+    """
+    timesteps = params.timesteps if timesteps is None else int(timesteps)
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    x_q = np.asarray(x_q, dtype=np.int64)
+    layers = _if_layers(params, timesteps)
+    first = LinearMap.of(params.layers[0])
+    output = LinearMap.of(params.layers[-1])
+    output.exact_dtype(timesteps)  # asserts the output accumulator is exact in float64
+    fan_outs = [LinearMap.of(nxt).fan_out() for nxt in params.layers[1:]]
+    bounds = membrane_bounds(params, timesteps)
+    widest = max(layer.neurons for layer in params.spiking_layers)
+    chunk = max(1, BATCH_ELEMENTS // (timesteps * widest))
+    parts = []
+    for start in range(0, len(x_q), chunk):
+        images = x_q[start:start + chunk]
+        current = np.rint(first.apply(images.reshape(len(images), -1), dtype=np.float64)).astype(np.int64)
+        result = simulate(current, layers, output, fan_outs, timesteps, record_spikes)
+        for n, seen in enumerate(result.max_abs_membrane):
+            assert seen <= bounds[n], f"layer {n + 1}: |V| = {seen} exceeds the SPEC bound {bounds[n]}"
+        assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
+        parts.append(result)
+        if progress is not None:
+            progress(len(images))
+    membrane = np.concatenate([p.output_membrane for p in parts])
+    return GoldenResult(
+        predictions=np.argmax(membrane, axis=1),
+        output_membrane=membrane,
+        spike_counts=np.concatenate([p.spike_counts for p in parts]),
+        step_counts=np.concatenate([p.step_counts for p in parts]),
+        synops=np.concatenate([p.synops for p in parts]),
+        spikes=[np.concatenate([p.spikes[n] for p in parts], axis=1) for n in range(len(layers))]
+        if record_spikes else None,
+    )

@@ -1,0 +1,96 @@
+"""Vectorised integrate-and-fire network (SPEC section 3), shared by the integer and float SNNs.
+
+Layers feed forward with same-step propagation, so a layer's spikes at every step depend only on the
+previous layer's spikes: each layer's synaptic input for all T steps of a batch is one batched linear
+map, and only the membrane update runs step by step (elementwise). The output accumulator is linear,
+so its final membrane is ``W_N (*) (spike counts of layer N-1) + T * b_N`` exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .linear import LinearMap
+
+
+@dataclass
+class IFLayer:
+    """A spiking layer as the engine needs it: map, threshold and TRE charges per step.
+
+    ``step_charge`` has T entries (added at steps 1..T); ``initial_charge`` is the membrane at t=0.
+    ``exact_dtype`` is the dtype the linear map runs in (float32/64 holding integers exactly, or
+    float64 for the float SNN); ``membrane_dtype`` is int64 for the golden model, float64 otherwise.
+    """
+
+    linear: LinearMap
+    threshold: float
+    step_charge: np.ndarray
+    initial_charge: float
+    exact_dtype: type
+    membrane_dtype: type
+
+
+@dataclass
+class IFResult:
+    """Outputs of one batch: final output membranes, spike counts, and optionally spike trains."""
+
+    output_membrane: np.ndarray      # (B, classes)
+    spike_counts: np.ndarray         # (B, spiking layers) total spikes per image
+    step_counts: np.ndarray          # (B, T, spiking layers) spikes per step
+    synops: np.ndarray               # (B,) SynOps per image (SPEC 4)
+    max_abs_membrane: np.ndarray     # (spiking layers,) largest |V| seen
+    spikes: list | None              # per spiking layer: bool (T, B, neurons), when recorded
+
+
+def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap,
+             fan_outs: list[np.ndarray], timesteps: int, record_spikes: bool = False) -> IFResult:
+    """Run one batch: ``first_current`` (B, neurons of layer 1) is layer 1's constant input current.
+
+    ``fan_outs[n]`` holds the fan-out of every neuron of spiking layer n into layer n+1.
+    """
+    batch = first_current.shape[0]
+    spike_counts = np.zeros((batch, len(layers)), dtype=np.int64)
+    step_counts = np.zeros((batch, timesteps, len(layers)), dtype=np.int64)
+    synops = np.zeros(batch, dtype=np.int64)
+    max_abs = np.zeros(len(layers))
+    recorded = [] if record_spikes else None
+    spikes = None
+    for n, layer in enumerate(layers):
+        if n == 0:
+            currents = np.broadcast_to(first_current.astype(layer.membrane_dtype), (timesteps, *first_current.shape))
+        else:
+            flat = spikes.reshape(timesteps * batch, -1)
+            currents = layer.linear.apply(flat, dtype=layer.exact_dtype).reshape(timesteps, batch, -1)
+            if layer.membrane_dtype is np.int64:
+                currents = np.rint(currents).astype(np.int64)
+        spikes, max_abs[n] = _fire(currents, layer)
+        per_step = spikes.sum(axis=2, dtype=np.int64)             # (T, B)
+        step_counts[:, :, n] = per_step.T
+        spike_counts[:, n] = per_step.sum(axis=0)
+        synops += spikes.sum(axis=0, dtype=np.int64) @ fan_outs[n]
+        if record_spikes:
+            recorded.append(spikes)
+    counts = spikes.sum(axis=0, dtype=np.int64)                    # (B, neurons of layer N-1)
+    membrane = output.apply(counts, dtype=np.float64, with_bias=False)
+    membrane += timesteps * output.bias_per_neuron(np.float64)
+    if layers[0].membrane_dtype is np.int64:
+        membrane = np.rint(membrane).astype(np.int64)
+    return IFResult(membrane, spike_counts, step_counts, synops, max_abs, recorded)
+
+
+def _fire(currents: np.ndarray, layer: IFLayer) -> tuple[np.ndarray, float]:
+    """Integrate (T, B, n) currents with soft reset; return spikes (T, B, n) and max |V|."""
+    timesteps = currents.shape[0]
+    membrane = np.full(currents.shape[1:], layer.initial_charge, dtype=layer.membrane_dtype)
+    spikes = np.empty(currents.shape, dtype=bool)
+    max_abs = float(np.abs(layer.initial_charge))
+    threshold = layer.membrane_dtype(layer.threshold)
+    for t in range(timesteps):
+        membrane += currents[t]
+        membrane += layer.membrane_dtype(layer.step_charge[t])
+        fired = membrane >= threshold
+        max_abs = max(max_abs, float(np.max(np.abs(membrane), initial=0)))
+        membrane -= threshold * fired
+        spikes[t] = fired
+    return spikes, max_abs

@@ -1,0 +1,162 @@
+"""Exact linear maps of the network's layers: composed sum-pool, then convolution or dense.
+
+One ``LinearMap`` serves the CNN (float64), the float ECC-SNN and the integer golden model: it
+applies a layer's map to a batch of input maps and reports the layer's connectivity (fan-out of every
+input neuron, SPEC section 4). Integer inputs and weights are computed in a floating dtype chosen so
+that every partial sum is exactly representable (float32 below 2^24, else float64 below 2^53), which
+lets BLAS do the work without rounding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EXACT_FLOAT32 = 2 ** 24
+EXACT_FLOAT64 = 2 ** 53
+
+
+@dataclass
+class LinearMap:
+    """A layer's linear map over its (C, H, W) input map; see ``ecc_hw.params.QuantLayer``."""
+
+    kind: str
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+    weight: np.ndarray
+    bias: np.ndarray
+    pool: object = None
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    @classmethod
+    def of(cls, layer) -> "LinearMap":
+        """The map of any layer object with the geometry attributes of ``QuantLayer``."""
+        return cls(layer.kind, tuple(layer.input_shape), tuple(layer.output_shape), layer.weight,
+                   layer.bias, layer.pool, tuple(layer.kernel), tuple(layer.stride),
+                   tuple(layer.padding), tuple(layer.dilation))
+
+    @property
+    def input_size(self) -> int:
+        """Number of input neurons (the previous layer's neurons, or input pixels)."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def neurons(self) -> int:
+        """Number of outputs."""
+        return int(np.prod(self.output_shape))
+
+    def pooled(self, x: np.ndarray) -> np.ndarray:
+        """Sum-pool a (B, C, H, W) batch with the composed pool (identity without one)."""
+        if self.pool is None:
+            return x
+        (kh, kw), (sh, sw) = self.pool.kernel, self.pool.stride
+        batch, channels, height, width = x.shape
+        ph, pw = self.pool.output_hw(height, width)
+        if (kh, kw) == (sh, sw):
+            cropped = x[:, :, :ph * kh, :pw * kw]
+            return cropped.reshape(batch, channels, ph, kh, pw, kw).sum(axis=(3, 5))
+        out = np.zeros((batch, channels, ph, pw), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out += x[:, :, i:i + sh * (ph - 1) + 1:sh, j:j + sw * (pw - 1) + 1:sw]
+        return out
+
+    def apply(self, x: np.ndarray, dtype=np.float64, with_bias: bool = True) -> np.ndarray:
+        """Outputs (B, neurons) for inputs (B, ...) holding ``input_size`` values each."""
+        batch = x.shape[0]
+        maps = self.pooled(np.asarray(x, dtype=dtype).reshape(batch, *self.input_shape))
+        weight = np.asarray(self.weight, dtype=dtype)
+        if self.kind == "dense":
+            out = maps.reshape(batch, -1) @ weight.T
+        elif self.kind == "pool":
+            out = maps.reshape(batch, -1) * weight.reshape(())
+        else:
+            out = self._conv(maps, weight)
+        if with_bias:
+            out += self.bias_per_neuron(dtype)
+        return out
+
+    def bias_per_neuron(self, dtype) -> np.ndarray:
+        """The bias of every output neuron (a conv channel's bias repeated over its map)."""
+        bias = np.asarray(self.bias, dtype=dtype)
+        if self.kind == "conv":
+            return np.repeat(bias, self.output_shape[1] * self.output_shape[2])
+        if self.kind == "pool":
+            return np.zeros(self.neurons, dtype=dtype)
+        return bias
+
+    def _conv(self, maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        top, left, bottom, right = self.padding
+        padded = np.pad(maps, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        _, out_h, out_w = self.output_shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        # (B, H, W, C) so each kernel offset is one (B*Ho*Wo, C_in) x (C_in, C_out) product.
+        channels_last = np.ascontiguousarray(padded.transpose(0, 2, 3, 1))
+        out = np.zeros((maps.shape[0], out_h, out_w, weight.shape[0]), dtype=weight.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                window = channels_last[:, i * dh:i * dh + sh * (out_h - 1) + 1:sh,
+                                       j * dw:j * dw + sw * (out_w - 1) + 1:sw, :]
+                out += window @ weight[:, :, i, j].T
+        return out.transpose(0, 3, 1, 2).reshape(maps.shape[0], -1)
+
+    def fan_out(self) -> np.ndarray:
+        """Synapses from each input neuron to this layer that exist in the geometry (SPEC 4).
+
+        Border taps and composed pooling are counted exactly; a zero weight still counts.
+        Returns one count per input neuron, in the channel-major neuron order.
+        """
+        channels, height, width = self.pooled_shape
+        if self.kind == "conv":
+            top, left, bottom, right = self.padding
+            _, out_h, out_w = self.output_shape
+            (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+            hits = np.zeros((height + top + bottom, width + left + right), dtype=np.int64)
+            for i in range(kh):
+                for j in range(kw):
+                    hits[i * dh:i * dh + sh * (out_h - 1) + 1:sh,
+                         j * dw:j * dw + sw * (out_w - 1) + 1:sw] += 1
+            per_pixel = hits[top:top + height, left:left + width] * self.output_shape[0]
+            pooled_fan_out = np.broadcast_to(per_pixel, (channels, height, width))
+        elif self.kind == "dense":
+            pooled_fan_out = np.full((channels, height, width), self.neurons, dtype=np.int64)
+        else:
+            pooled_fan_out = np.ones((channels, height, width), dtype=np.int64)
+        if self.pool is None:
+            return pooled_fan_out.reshape(-1).copy()
+        fan_out = np.zeros(self.input_shape, dtype=np.int64)
+        (kh, kw), (sh, sw) = self.pool.kernel, self.pool.stride
+        for i in range(kh):
+            for j in range(kw):
+                fan_out[:, i:i + sh * (height - 1) + 1:sh, j:j + sw * (width - 1) + 1:sw] += pooled_fan_out
+        return fan_out.reshape(-1)
+
+    @property
+    def pooled_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) map the convolution or dense product reads."""
+        channels, height, width = self.input_shape
+        if self.pool is None:
+            return (channels, height, width)
+        return (channels, *self.pool.output_hw(height, width))
+
+    def max_abs_output(self, max_abs_input: float) -> float:
+        """The largest |output| any neuron can see for inputs bounded by ``max_abs_input``."""
+        weights = np.abs(np.asarray(self.weight, dtype=np.float64))
+        pool_area = 1 if self.pool is None else self.pool.kernel[0] * self.pool.kernel[1]
+        if self.kind == "pool":
+            per_neuron = float(weights.reshape(()))
+        else:
+            per_neuron = float(weights.reshape(weights.shape[0], -1).sum(axis=1).max())
+        return per_neuron * pool_area * max_abs_input + float(np.max(np.abs(self.bias), initial=0))
+
+    def exact_dtype(self, max_abs_input: float):
+        """float32 when every partial sum stays below 2^24, else float64 (asserts below 2^53)."""
+        bound = self.max_abs_output(max_abs_input)
+        if bound < EXACT_FLOAT32:
+            return np.float32
+        if bound >= EXACT_FLOAT64:
+            raise OverflowError(f"layer bound {bound:.3g} exceeds exact float64 integers")
+        return np.float64

@@ -1,0 +1,246 @@
+"""The parameter file: every integer the hardware needs, plus provenance.
+
+A parameter file is a folder::
+
+    NET/
+      manifest.json          # format version, options, lambdas, layer geometry, sha256 of every array
+      layer1_weight.npy ...  # int64 arrays, one file each (np.save is byte-deterministic)
+
+It is written to a temporary sibling folder and renamed into place, so a failed write leaves nothing.
+Loading checks the version, the manifest's schema and every array's hash, and raises
+``ParamFileError`` (one line, naming the file) on anything it cannot trust.
+
+Neuron order everywhere (golden model, hardware, trace): a layer's neurons are its output map
+flattened channel-major, ``index = (c * H + y) * W + x``; a dense layer's outputs are ``(F, 1, 1)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_NAME = "ecc-hw-params"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class ParamFileError(ValueError):
+    """A parameter file that is missing, damaged, or of a version this build cannot read."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A sum-pool applied to a layer's input spike map before its linear map (composed AveragePool).
+
+    The 1/(kh*kw) of the average is already folded into the layer's integer weights, so the hardware
+    adds each input spike into the pool cell(s) that contain it. No padding; cells that would cross
+    the border are cropped (floor mode): input neurons outside every cell reach nothing.
+    """
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+
+    def output_hw(self, height: int, width: int) -> tuple[int, int]:
+        """Pooled map height and width for an input map of ``height`` x ``width``."""
+        return ((height - self.kernel[0]) // self.stride[0] + 1,
+                (width - self.kernel[1]) // self.stride[1] + 1)
+
+
+@dataclass
+class QuantLayer:
+    """One integer layer of the ECC-SNN (SPEC sections 0, 2, 3).
+
+    ``kind`` is ``"conv"`` or ``"dense"`` (``"pool"``: an average pool kept as its own IF layer, whose
+    ``weight`` is a single integer shared by every cell). ``input_shape`` is the (C, H, W) spike map
+    the layer reads (before ``pool``); ``output_shape`` its (C, H, W) neurons ((F, 1, 1) for dense).
+    Conv weights are (C_out, C_in, kh, kw) over the pooled map; dense weights (F_out, F_in) over the
+    pooled map flattened channel-major. ``threshold`` and ``tre_charge`` (R_n) are None for the
+    non-spiking output layer.
+    """
+
+    kind: str
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+    weight: np.ndarray
+    bias: np.ndarray
+    threshold: int | None
+    tre_charge: int | None
+    pool: Pool | None = None
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    dilation: tuple[int, int] = (1, 1)
+    nominal_fan_in: int = 0  # SPEC 4: kernel area x input channels, or the dense layer's inputs
+    gain: float = 0.0        # g_n, for provenance only
+    name: str = ""
+
+    @property
+    def spiking(self) -> bool:
+        """True for layers 1..N-1 (they fire); False for the output accumulator."""
+        return self.threshold is not None
+
+    @property
+    def neurons(self) -> int:
+        """Number of neurons (outputs) of this layer."""
+        return int(np.prod(self.output_shape))
+
+    @property
+    def pooled_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) map the linear map reads, after the composed pool."""
+        c, h, w = self.input_shape
+        if self.pool is None:
+            return (c, h, w)
+        return (c, *self.pool.output_hw(h, w))
+
+
+@dataclass
+class NetworkParams:
+    """Everything the golden model, the cycle model and the hardware read (SPEC 2-3)."""
+
+    input_shape: tuple[int, int, int]
+    input_bits: int
+    input_signed: bool
+    weight_bits: int
+    timesteps: int
+    eta: float
+    kappa: float
+    layers: list[QuantLayer]
+    lambdas: list[float]            # lambda_0 .. lambda_N
+    tre_mode: str = "spread"        # "spread" (SPEC 2.4) or "initial" (charge R_n at the start)
+    method: str = "ecc"
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def input_full_scale(self) -> int:
+        """u: the integer that stands for |x| = lambda_0 (SPEC 2.2)."""
+        return (1 << (self.input_bits - 1)) - 1 if self.input_signed else (1 << self.input_bits) - 1
+
+    @property
+    def spiking_layers(self) -> list[QuantLayer]:
+        """Layers 1..N-1."""
+        return self.layers[:-1]
+
+    @property
+    def num_classes(self) -> int:
+        """Neurons of the output layer."""
+        return self.layers[-1].neurons
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _layer_to_json(index: int, layer: QuantLayer) -> dict:
+    return {
+        "name": layer.name, "kind": layer.kind,
+        "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+        "pool": None if layer.pool is None else {"kernel": list(layer.pool.kernel),
+                                                  "stride": list(layer.pool.stride)},
+        "kernel": list(layer.kernel), "stride": list(layer.stride),
+        "padding": list(layer.padding), "dilation": list(layer.dilation),
+        "threshold": layer.threshold, "tre_charge": layer.tre_charge,
+        "nominal_fan_in": layer.nominal_fan_in, "gain": layer.gain,
+        "weight": f"layer{index + 1}_weight.npy", "bias": f"layer{index + 1}_bias.npy",
+    }
+
+
+def save(params: NetworkParams, path: str | os.PathLike) -> None:
+    """Write ``params`` to the folder ``path`` atomically (temp folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        hashes = {}
+        layers_json = []
+        for i, layer in enumerate(params.layers):
+            entry = _layer_to_json(i, layer)
+            for key, array in (("weight", layer.weight), ("bias", layer.bias)):
+                file = tmp / entry[key]
+                np.save(file, np.ascontiguousarray(array, dtype=np.int64), allow_pickle=False)
+                hashes[entry[key]] = _sha256(file)
+            layers_json.append(entry)
+        manifest = {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION,
+            "method": params.method, "tre_mode": params.tre_mode,
+            "input": {"shape": list(params.input_shape), "bits": params.input_bits,
+                      "signed": params.input_signed, "full_scale": params.input_full_scale},
+            "weight_bits": params.weight_bits, "timesteps": params.timesteps,
+            "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
+            "layers": layers_json, "sha256": hashes, "provenance": params.provenance,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _tuple(value, length: int, what: str, where: str) -> tuple:
+    if not isinstance(value, list) or len(value) != length or not all(isinstance(v, int) for v in value):
+        raise ParamFileError(f"{where}: {what} must be a list of {length} integers, got {value!r}")
+    return tuple(value)
+
+
+def load(path: str | os.PathLike) -> NetworkParams:
+    """Read a parameter folder written by :func:`save`, checking version, schema and hashes."""
+    folder = Path(path)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise ParamFileError(f"{folder}: not an ecc-hw parameter folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ParamFileError(f"{manifest_path}: damaged manifest ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ParamFileError(f"{manifest_path}: not an ecc-hw parameter manifest")
+    version = manifest.get("version")
+    if version != FORMAT_VERSION:
+        raise ParamFileError(f"{manifest_path}: format version {version!r} is not supported "
+                             f"(this ecc-hw reads version {FORMAT_VERSION})")
+    try:
+        hashes = manifest["sha256"]
+        layers = []
+        for i, entry in enumerate(manifest["layers"]):
+            where = f"{manifest_path} layer {i + 1}"
+            arrays = {}
+            for key in ("weight", "bias"):
+                file = folder / entry[key]
+                if not file.is_file() or _sha256(file) != hashes.get(entry[key]):
+                    raise ParamFileError(f"{file}: missing or damaged (sha256 does not match the manifest)")
+                arrays[key] = np.load(file, allow_pickle=False)
+            pool = entry["pool"]
+            layers.append(QuantLayer(
+                kind=entry["kind"], name=entry["name"],
+                input_shape=_tuple(entry["input_shape"], 3, "input_shape", where),
+                output_shape=_tuple(entry["output_shape"], 3, "output_shape", where),
+                weight=arrays["weight"], bias=arrays["bias"],
+                threshold=entry["threshold"], tre_charge=entry["tre_charge"],
+                pool=None if pool is None else Pool(_tuple(pool["kernel"], 2, "pool kernel", where),
+                                                    _tuple(pool["stride"], 2, "pool stride", where)),
+                kernel=_tuple(entry["kernel"], 2, "kernel", where),
+                stride=_tuple(entry["stride"], 2, "stride", where),
+                padding=_tuple(entry["padding"], 4, "padding", where),
+                dilation=_tuple(entry["dilation"], 2, "dilation", where),
+                nominal_fan_in=int(entry["nominal_fan_in"]), gain=float(entry["gain"]),
+            ))
+        source = manifest["input"]
+        return NetworkParams(
+            input_shape=_tuple(source["shape"], 3, "input shape", str(manifest_path)),
+            input_bits=int(source["bits"]), input_signed=bool(source["signed"]),
+            weight_bits=int(manifest["weight_bits"]), timesteps=int(manifest["timesteps"]),
+            eta=float(manifest["eta"]), kappa=float(manifest["kappa"]), layers=layers,
+            lambdas=[float(v) for v in manifest["lambdas"]], tre_mode=manifest["tre_mode"],
+            method=manifest["method"], provenance=manifest["provenance"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, ParamFileError):
+            raise
+        raise ParamFileError(f"{manifest_path}: damaged manifest ({type(error).__name__}: {error})") from None

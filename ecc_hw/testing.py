@@ -1,0 +1,74 @@
+"""Random small integer networks for property tests of the golden model, cycle model and hardware."""
+from __future__ import annotations
+
+import numpy as np
+
+from .params import NetworkParams, Pool, QuantLayer
+
+
+def _conv_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int) -> int:
+    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def random_network(seed: int, weight_bits: int = 6, input_bits: int = 4, timesteps: int = 8,
+                   conv_layers: int = 2, input_shape=(2, 7, 7), classes: int = 4, signed: bool = False,
+                   with_pool: bool = True, tre_mode: str = "spread") -> NetworkParams:
+    """A random conv (+ optional 2x2 pool) ... + dense network with valid integers of every kind.
+
+    Thresholds, biases and TRE charges are drawn so that neurons fire at varied rates (some never,
+    some at every step), including threshold 1 and negative biases.
+    """
+    rng = np.random.default_rng(seed)
+    wmax = (1 << (weight_bits - 1)) - 1
+    layers = []
+    shape = tuple(input_shape)
+    pool = None
+    for index in range(conv_layers):
+        channels_in, height, width = shape
+        pooled_h, pooled_w = (height, width) if pool is None else pool.output_hw(height, width)
+        kernel = int(rng.integers(1, 4))
+        stride = int(rng.integers(1, 3))
+        dilation = int(rng.integers(1, 3)) if kernel > 1 else 1
+        pad = [int(v) for v in rng.integers(0, kernel, size=4)]
+        out_h = _conv_out(pooled_h, kernel, stride, pad[0], pad[2], dilation)
+        out_w = _conv_out(pooled_w, kernel, stride, pad[1], pad[3], dilation)
+        if out_h < 1 or out_w < 1:
+            kernel, stride, dilation, pad = 1, 1, 1, [0, 0, 0, 0]
+            out_h, out_w = pooled_h, pooled_w
+        channels_out = int(rng.integers(1, 5))
+        weight = rng.integers(-wmax, wmax + 1, size=(channels_out, channels_in, kernel, kernel))
+        weight.flat[0] = wmax  # the widest weight is always present
+        fan_in = channels_in * kernel * kernel * (1 if pool is None else 4)
+        scale = (1 << input_bits) if index == 0 else 1
+        threshold = int(max(1, rng.integers(1, wmax * fan_in * scale // 2 + 2)))
+        if rng.random() < 0.2:
+            threshold = 1
+        bias = rng.integers(-threshold, threshold + 1, size=channels_out)
+        layers.append(QuantLayer(
+            kind="conv", input_shape=shape, output_shape=(channels_out, out_h, out_w),
+            weight=weight.astype(np.int64), bias=bias.astype(np.int64), threshold=threshold,
+            tre_charge=int(rng.integers(0, threshold + 1)), pool=pool, kernel=(kernel, kernel),
+            stride=(stride, stride), padding=tuple(pad), dilation=(dilation, dilation),
+            nominal_fan_in=channels_in * kernel * kernel, name=f"conv{index + 1}"))
+        shape = (channels_out, out_h, out_w)
+        pool = Pool((2, 2), (2, 2)) if with_pool and out_h >= 2 and out_w >= 2 and rng.random() < 0.6 else None
+    channels, height, width = shape
+    pooled = (channels, height, width) if pool is None else (channels, *pool.output_hw(height, width))
+    fan_in = int(np.prod(pooled))
+    weight = rng.integers(-wmax, wmax + 1, size=(classes, fan_in))
+    layers.append(QuantLayer(
+        kind="dense", input_shape=shape, output_shape=(classes, 1, 1), weight=weight.astype(np.int64),
+        bias=rng.integers(-wmax, wmax + 1, size=classes).astype(np.int64), threshold=None,
+        tre_charge=None, pool=pool, nominal_fan_in=fan_in, name="dense"))
+    return NetworkParams(input_shape=tuple(input_shape), input_bits=input_bits, input_signed=signed,
+                         weight_bits=weight_bits, timesteps=timesteps, eta=0.5, kappa=100.0,
+                         layers=layers, lambdas=[1.0] * (len(layers) + 1), tre_mode=tre_mode,
+                         provenance={"source": f"random_network(seed={seed})"})
+
+
+def random_inputs(params: NetworkParams, count: int, seed: int) -> np.ndarray:
+    """Random quantised inputs x_q (count, C, H, W) over the parameter file's full input range."""
+    rng = np.random.default_rng(seed)
+    top = params.input_full_scale
+    low = -top if params.input_signed else 0
+    return rng.integers(low, top + 1, size=(count, *params.input_shape)).astype(np.int64)
