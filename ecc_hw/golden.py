@@ -71,17 +71,17 @@ def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
     return bounds
 
 
-def _if_layers(params: NetworkParams, timesteps: int) -> list[IFLayer]:
+def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list[IFLayer]:
     layers = []
     max_input = params.input_full_scale
-    for layer in params.spiking_layers:
+    for layer, bound in zip(params.spiking_layers, bounds):
         linear = LinearMap.of(layer)
         if params.tre_mode == "initial":
             charges, initial = np.zeros(timesteps, dtype=np.int64), layer.tre_charge
         else:
             charges, initial = tre_schedule(layer.tre_charge, timesteps), 0
         layers.append(IFLayer(linear, layer.threshold, charges, initial,
-                              linear.exact_dtype(max_input), np.int64))
+                              linear.exact_dtype(max_input), np.int32 if bound < 2 ** 31 else np.int64))
         max_input = 1
     return layers
 
@@ -97,12 +97,12 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     x_q = np.asarray(x_q, dtype=np.int64)
-    layers = _if_layers(params, timesteps)
+    bounds = membrane_bounds(params, timesteps)
+    layers = _if_layers(params, timesteps, bounds)
     first = LinearMap.of(params.layers[0])
     output = LinearMap.of(params.layers[-1])
     output.exact_dtype(timesteps)  # asserts the output accumulator is exact in float64
     fan_outs = [LinearMap.of(nxt).fan_out() for nxt in params.layers[1:]]
-    bounds = membrane_bounds(params, timesteps)
     widest = max(layer.neurons for layer in params.spiking_layers)
     chunk = max(1, BATCH_ELEMENTS // (timesteps * widest))
     parts = []

@@ -20,7 +20,7 @@ class IFLayer:
 
     ``step_charge`` has T entries (added at steps 1..T); ``initial_charge`` is the membrane at t=0.
     ``exact_dtype`` is the dtype the linear map runs in (float32/64 holding integers exactly, or
-    float64 for the float SNN); ``membrane_dtype`` is int64 for the golden model, float64 otherwise.
+    float64 for the float SNN); ``membrane_dtype`` is int32 or int64 for the golden model (by the SPEC bound), float64 otherwise.
     """
 
     linear: LinearMap
@@ -62,19 +62,19 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
         else:
             flat = spikes.reshape(timesteps * batch, -1)
             currents = layer.linear.apply(flat, dtype=layer.exact_dtype).reshape(timesteps, batch, -1)
-            if layer.membrane_dtype is np.int64:
-                currents = np.rint(currents).astype(np.int64)
+            if np.issubdtype(layer.membrane_dtype, np.integer):  # exact integers held in floats
+                currents = currents.astype(layer.membrane_dtype)
         spikes, max_abs[n] = _fire(currents, layer)
-        per_step = spikes.sum(axis=2, dtype=np.int64)             # (T, B)
+        per_step = np.count_nonzero(spikes, axis=2)                # (T, B)
         step_counts[:, :, n] = per_step.T
         spike_counts[:, n] = per_step.sum(axis=0)
-        synops += spikes.sum(axis=0, dtype=np.int64) @ fan_outs[n]
+        counts = np.add.reduce(spikes.view(np.uint8), axis=0, dtype=np.int32)  # (B, neurons)
+        synops += counts @ fan_outs[n]
         if record_spikes:
             recorded.append(spikes)
-    counts = spikes.sum(axis=0, dtype=np.int64)                    # (B, neurons of layer N-1)
     membrane = output.apply(counts, dtype=np.float64, with_bias=False)
     membrane += timesteps * output.bias_per_neuron(np.float64)
-    if layers[0].membrane_dtype is np.int64:
+    if np.issubdtype(layers[0].membrane_dtype, np.integer):
         membrane = np.rint(membrane).astype(np.int64)
     return IFResult(membrane, spike_counts, step_counts, synops, max_abs, recorded)
 
@@ -82,15 +82,18 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
 def _fire(currents: np.ndarray, layer: IFLayer) -> tuple[np.ndarray, float]:
     """Integrate (T, B, n) currents with soft reset; return spikes (T, B, n) and max |V|."""
     timesteps = currents.shape[0]
-    membrane = np.full(currents.shape[1:], layer.initial_charge, dtype=layer.membrane_dtype)
+    dtype = layer.membrane_dtype
+    membrane = np.full(currents.shape[1:], layer.initial_charge, dtype=dtype)
     spikes = np.empty(currents.shape, dtype=bool)
-    max_abs = float(np.abs(layer.initial_charge))
-    threshold = layer.membrane_dtype(layer.threshold)
+    high = low = float(layer.initial_charge)
+    threshold = dtype(layer.threshold)
     for t in range(timesteps):
-        membrane += currents[t]
-        membrane += layer.membrane_dtype(layer.step_charge[t])
-        fired = membrane >= threshold
-        max_abs = max(max_abs, float(np.max(np.abs(membrane), initial=0)))
-        membrane -= threshold * fired
-        spikes[t] = fired
-    return spikes, max_abs
+        np.add(membrane, currents[t], out=membrane)
+        if layer.step_charge[t]:
+            membrane += dtype(layer.step_charge[t])
+        high = max(high, float(membrane.max(initial=0)))
+        low = min(low, float(membrane.min(initial=0)))
+        fired = spikes[t]
+        np.greater_equal(membrane, threshold, out=fired)
+        np.subtract(membrane, threshold, out=membrane, where=fired)
+    return spikes, max(abs(high), abs(low))

@@ -53,21 +53,23 @@ class LinearMap:
         if self.pool is None:
             return x
         (kh, kw), (sh, sw) = self.pool.kernel, self.pool.stride
-        batch, channels, height, width = x.shape
-        ph, pw = self.pool.output_hw(height, width)
-        if (kh, kw) == (sh, sw):
-            cropped = x[:, :, :ph * kh, :pw * kw]
-            return cropped.reshape(batch, channels, ph, kh, pw, kw).sum(axis=(3, 5))
-        out = np.zeros((batch, channels, ph, pw), dtype=x.dtype)
+        ph, pw = self.pool.output_hw(*x.shape[2:])
+        # Adding kh*kw strided views beats a reduction over non-contiguous axes several times.
+        out = None
         for i in range(kh):
             for j in range(kw):
-                out += x[:, :, i:i + sh * (ph - 1) + 1:sh, j:j + sw * (pw - 1) + 1:sw]
+                window = x[:, :, i:i + sh * (ph - 1) + 1:sh, j:j + sw * (pw - 1) + 1:sw]
+                out = window.copy() if out is None else np.add(out, window, out=out)
         return out
 
     def apply(self, x: np.ndarray, dtype=np.float64, with_bias: bool = True) -> np.ndarray:
         """Outputs (B, neurons) for inputs (B, ...) holding ``input_size`` values each."""
         batch = x.shape[0]
-        maps = self.pooled(np.asarray(x, dtype=dtype).reshape(batch, *self.input_shape))
+        x = np.asarray(x)
+        if x.dtype == bool:  # spikes: pool in small integers, convert the (smaller) pooled map
+            area = 1 if self.pool is None else self.pool.kernel[0] * self.pool.kernel[1]
+            x = x.view(np.uint8) if area < 256 else x.astype(np.int32)
+        maps = self.pooled(x.reshape(batch, *self.input_shape)).astype(dtype, copy=False)
         weight = np.asarray(self.weight, dtype=dtype)
         if self.kind == "dense":
             out = maps.reshape(batch, -1) @ weight.T
@@ -93,15 +95,13 @@ class LinearMap:
         padded = np.pad(maps, ((0, 0), (0, 0), (top, bottom), (left, right)))
         _, out_h, out_w = self.output_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        # (B, H, W, C) so each kernel offset is one (B*Ho*Wo, C_in) x (C_in, C_out) product.
-        channels_last = np.ascontiguousarray(padded.transpose(0, 2, 3, 1))
-        out = np.zeros((maps.shape[0], out_h, out_w, weight.shape[0]), dtype=weight.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                window = channels_last[:, i * dh:i * dh + sh * (out_h - 1) + 1:sh,
-                                       j * dw:j * dw + sw * (out_w - 1) + 1:sw, :]
-                out += window @ weight[:, :, i, j].T
-        return out.transpose(0, 3, 1, 2).reshape(maps.shape[0], -1)
+        # im2col: (B, Ho, Wo, C, kh, kw) patches, then one (B*Ho*Wo, C*kh*kw) x (C*kh*kw, C_out) product.
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
+        windows = windows[:, :, :sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw, ::dh, ::dw]
+        patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(maps.shape[0] * out_h * out_w, -1)
+        out = patches @ weight.reshape(weight.shape[0], -1).T
+        return out.reshape(maps.shape[0], out_h * out_w, -1).transpose(0, 2, 1).reshape(maps.shape[0], -1)
 
     def fan_out(self) -> np.ndarray:
         """Synapses from each input neuron to this layer that exist in the geometry (SPEC 4).

@@ -25,12 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 FORMAT_NAME = "ecc-hw-params"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+ARRAY_KEYS = {"weight": np.int64, "bias": np.int64, "float_weight": np.float64, "float_bias": np.float64}
 
 
-class ParamFileError(ValueError):
+class ParamFileError(UserError):
     """A parameter file that is missing, damaged, or of a version this build cannot read."""
 
 
@@ -79,6 +82,8 @@ class QuantLayer:
     nominal_fan_in: int = 0  # SPEC 4: kernel area x input channels, or the dense layer's inputs
     gain: float = 0.0        # g_n, for provenance only
     name: str = ""
+    float_weight: np.ndarray | None = None  # the CNN's folded, pool-composed weights (before CN)
+    float_bias: np.ndarray | None = None
 
     @property
     def spiking(self) -> bool:
@@ -146,7 +151,7 @@ def _layer_to_json(index: int, layer: QuantLayer) -> dict:
         "padding": list(layer.padding), "dilation": list(layer.dilation),
         "threshold": layer.threshold, "tre_charge": layer.tre_charge,
         "nominal_fan_in": layer.nominal_fan_in, "gain": layer.gain,
-        "weight": f"layer{index + 1}_weight.npy", "bias": f"layer{index + 1}_bias.npy",
+        **{key: f"layer{index + 1}_{key}.npy" for key in ARRAY_KEYS},
     }
 
 
@@ -160,9 +165,13 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
         layers_json = []
         for i, layer in enumerate(params.layers):
             entry = _layer_to_json(i, layer)
-            for key, array in (("weight", layer.weight), ("bias", layer.bias)):
+            for key, dtype in ARRAY_KEYS.items():
+                array = getattr(layer, key)
+                if array is None:
+                    entry[key] = None
+                    continue
                 file = tmp / entry[key]
-                np.save(file, np.ascontiguousarray(array, dtype=np.int64), allow_pickle=False)
+                np.save(file, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
                 hashes[entry[key]] = _sha256(file)
             layers_json.append(entry)
         manifest = {
@@ -211,7 +220,10 @@ def load(path: str | os.PathLike) -> NetworkParams:
         for i, entry in enumerate(manifest["layers"]):
             where = f"{manifest_path} layer {i + 1}"
             arrays = {}
-            for key in ("weight", "bias"):
+            for key in ARRAY_KEYS:
+                if entry[key] is None and key.startswith("float_"):
+                    arrays[key] = None
+                    continue
                 file = folder / entry[key]
                 if not file.is_file() or _sha256(file) != hashes.get(entry[key]):
                     raise ParamFileError(f"{file}: missing or damaged (sha256 does not match the manifest)")
@@ -222,6 +234,7 @@ def load(path: str | os.PathLike) -> NetworkParams:
                 input_shape=_tuple(entry["input_shape"], 3, "input_shape", where),
                 output_shape=_tuple(entry["output_shape"], 3, "output_shape", where),
                 weight=arrays["weight"], bias=arrays["bias"],
+                float_weight=arrays["float_weight"], float_bias=arrays["float_bias"],
                 threshold=entry["threshold"], tre_charge=entry["tre_charge"],
                 pool=None if pool is None else Pool(_tuple(pool["kernel"], 2, "pool kernel", where),
                                                     _tuple(pool["stride"], 2, "pool stride", where)),
