@@ -102,7 +102,7 @@ def quantize(layers: list[FloatLayer], lambdas: list[float], signed_input: bool,
             tre_charge=int(np.rint(options.eta * threshold)) if spiking else None,
             pool=layer.pool, kernel=tuple(layer.kernel), stride=tuple(layer.stride),
             padding=tuple(layer.padding), dilation=tuple(layer.dilation),
-            nominal_fan_in=layer.nominal_fan_in, gain=float(gain),
+            nominal_fan_in=layer.nominal_fan_in, gain=float(gain), clip=layer.clip,
             float_weight=np.asarray(layer.weight, dtype=np.float64),
             float_bias=np.asarray(layer.bias, dtype=np.float64)))
     return quantised

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .if_network import IFLayer, simulate
+from .if_network import IFLayer, batch_chunk, concatenate, simulate
 from .linear import LinearMap
 from .params import NetworkParams
-
-BATCH_ELEMENTS = 12_000_000  # T * batch * neurons per chunk: bounds memory to ~100 MB per array
 
 
 @dataclass
@@ -103,8 +101,7 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     output = LinearMap.of(params.layers[-1])
     output.exact_dtype(timesteps)  # asserts the output accumulator is exact in float64
     fan_outs = [LinearMap.of(nxt).fan_out() for nxt in params.layers[1:]]
-    widest = max(layer.neurons for layer in params.spiking_layers)
-    chunk = max(1, BATCH_ELEMENTS // (timesteps * widest))
+    chunk = batch_chunk(timesteps, max(layer.neurons for layer in params.spiking_layers))
     parts = []
     for start in range(0, len(x_q), chunk):
         images = x_q[start:start + chunk]
@@ -116,13 +113,8 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         parts.append(result)
         if progress is not None:
             progress(len(images))
-    membrane = np.concatenate([p.output_membrane for p in parts])
+    joined = concatenate(parts)
     return GoldenResult(
-        predictions=np.argmax(membrane, axis=1),
-        output_membrane=membrane,
-        spike_counts=np.concatenate([p.spike_counts for p in parts]),
-        step_counts=np.concatenate([p.step_counts for p in parts]),
-        synops=np.concatenate([p.synops for p in parts]),
-        spikes=[np.concatenate([p.spikes[n] for p in parts], axis=1) for n in range(len(layers))]
-        if record_spikes else None,
-    )
+        predictions=np.argmax(joined.output_membrane, axis=1), output_membrane=joined.output_membrane,
+        spike_counts=joined.spike_counts, step_counts=joined.step_counts, synops=joined.synops,
+        spikes=joined.spikes)

@@ -97,3 +97,21 @@ def _fire(currents: np.ndarray, layer: IFLayer) -> tuple[np.ndarray, float]:
         np.greater_equal(membrane, threshold, out=fired)
         np.subtract(membrane, threshold, out=membrane, where=fired)
     return spikes, max(abs(high), abs(low))
+
+
+def batch_chunk(timesteps: int, widest_layer: int, elements: int = 12_000_000) -> int:
+    """Images per chunk so that a (T, chunk, neurons) array stays near ``elements`` entries."""
+    return max(1, elements // (timesteps * widest_layer))
+
+
+def concatenate(parts: list[IFResult]) -> IFResult:
+    """Join the results of consecutive chunks of one batch."""
+    return IFResult(
+        output_membrane=np.concatenate([p.output_membrane for p in parts]),
+        spike_counts=np.concatenate([p.spike_counts for p in parts]),
+        step_counts=np.concatenate([p.step_counts for p in parts]),
+        synops=np.concatenate([p.synops for p in parts]),
+        max_abs_membrane=np.max([p.max_abs_membrane for p in parts], axis=0),
+        spikes=None if parts[0].spikes is None else
+        [np.concatenate([p.spikes[n] for p in parts], axis=1) for n in range(len(parts[0].spikes))],
+    )

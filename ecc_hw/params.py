@@ -82,6 +82,7 @@ class QuantLayer:
     nominal_fan_in: int = 0  # SPEC 4: kernel area x input channels, or the dense layer's inputs
     gain: float = 0.0        # g_n, for provenance only
     name: str = ""
+    clip: float | None = None  # the CNN's clipped-ReLU maximum (ReLU6, Clip), if any
     float_weight: np.ndarray | None = None  # the CNN's folded, pool-composed weights (before CN)
     float_bias: np.ndarray | None = None
 
@@ -150,7 +151,7 @@ def _layer_to_json(index: int, layer: QuantLayer) -> dict:
         "kernel": list(layer.kernel), "stride": list(layer.stride),
         "padding": list(layer.padding), "dilation": list(layer.dilation),
         "threshold": layer.threshold, "tre_charge": layer.tre_charge,
-        "nominal_fan_in": layer.nominal_fan_in, "gain": layer.gain,
+        "nominal_fan_in": layer.nominal_fan_in, "gain": layer.gain, "clip": layer.clip,
         **{key: f"layer{index + 1}_{key}.npy" for key in ARRAY_KEYS},
     }
 
@@ -243,6 +244,7 @@ def load(path: str | os.PathLike) -> NetworkParams:
                 padding=_tuple(entry["padding"], 4, "padding", where),
                 dilation=_tuple(entry["dilation"], 2, "dilation", where),
                 nominal_fan_in=int(entry["nominal_fan_in"]), gain=float(entry["gain"]),
+                clip=None if entry["clip"] is None else float(entry["clip"]),
             ))
         source = manifest["input"]
         return NetworkParams(

@@ -1,0 +1,152 @@
+"""The ``ecc-hw`` command: convert, evaluate, generate, verify.
+
+Bad input (files, options, models) ends with one line on stderr naming what is wrong and exit status 2;
+nothing is left half-written.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UserError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"'{text}': every T must be >= 1")
+    return values
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not C,H,W (three positive integers)")
+    return values
+
+
+def _convert(args) -> None:
+    from . import data, params
+    from .convert import ConvertOptions, convert
+
+    options = ConvertOptions(
+        lambda_mode=args.lambda_mode, percentile=args.percentile, kappa=args.kappa, eta=args.eta,
+        weight_bits=args.weight_bits, input_bits=args.input_bits, timesteps=args.timesteps,
+        pool_mode=args.pool, tre_mode=args.tre, input_shape=args.input_shape)
+    options.check()
+    x, _ = data.load_npz(args.calib, need_labels=False)
+    net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
+    params.save(net, args.output)
+    from rich.console import Console
+    Console(stderr=True).print(
+        f"wrote [bold]{args.output}[/]: {len(net.layers)} layers, lambdas "
+        + ", ".join(f"{v:.4g}" for v in net.lambdas)
+        + ", thresholds " + ", ".join(str(layer.threshold) for layer in net.spiking_layers))
+
+
+def _evaluate(args) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from . import data, evaluate, params
+
+    net = params.load(args.net)
+    x, y = data.load_npz(args.data, input_shape=net.input_shape)
+    if args.limit:
+        x, y = x[:args.limit], y[:args.limit]
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("golden model", total=len(x) * len(args.timesteps))
+        report = evaluate.evaluate(net, x, y, args.timesteps, with_float_snn=args.float_snn,
+                                   progress=lambda n: progress.advance(task, n))
+    table = Table(title=f"{args.net}: {report['images']} images, CNN accuracy "
+                        f"{100 * report['cnn_accuracy']:.2f}%, CNN MACs/image {report['macs_per_image']:,}")
+    for column in ("T", "SNN acc. %", *(("float SNN %",) if args.float_snn else ()), "SynOps/image",
+                   "1st-layer MACs", "E_snn uJ", "E_cnn uJ", "images/s"):
+        table.add_column(column, justify="right")
+    for entry in report["snn"]:
+        table.add_row(str(entry["timesteps"]), f"{100 * entry['accuracy']:.2f}",
+                      *((f"{100 * entry['float_snn_accuracy']:.2f}",) if args.float_snn else ()),
+                      f"{entry['synops_per_image']:,.0f}", f"{entry['first_layer_macs_per_image']:,}",
+                      f"{entry['energy_snn_uj']:.3f}", f"{entry['energy_cnn_uj']:.3f}",
+                      f"{entry['images_per_second']:.0f}")
+    Console(width=None if sys.stdout.isatty() else 132).print(table)
+    if args.json:
+        evaluate.write_json(report, args.json)
+    if args.plot:
+        evaluate.write_plot(report, args.plot)
+
+
+def _generate(args) -> None:
+    from rtl_gen.generate import generate
+
+    from . import params
+
+    manifest = generate(params.load(args.net), args.output, lanes=args.lanes, trace=args.trace,
+                        timesteps=args.timesteps)
+    print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="ecc-hw", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    convert = commands.add_parser("convert", help="ONNX CNN + calibration images -> parameter folder")
+    convert.add_argument("model", help="ONNX model file")
+    convert.add_argument("--calib", required=True, help=".npz with x (N, C, H, W) calibration images")
+    convert.add_argument("-o", "--output", required=True, help="parameter folder to write")
+    convert.add_argument("--lambda", dest="lambda_mode", default="max", choices=("max", "percentile"))
+    convert.add_argument("--percentile", type=float, default=99.99)
+    convert.add_argument("--kappa", type=float, default=100.0)
+    convert.add_argument("--eta", type=float, default=0.5)
+    convert.add_argument("--weight-bits", type=int, default=8)
+    convert.add_argument("--input-bits", type=int, default=8)
+    convert.add_argument("--timesteps", type=int, default=128, help="T the hardware is built for")
+    convert.add_argument("--pool", default="compose", choices=("compose", "layer"))
+    convert.add_argument("--tre", default="spread", choices=("spread", "initial"))
+    convert.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W")
+    convert.set_defaults(run=_convert)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, SynOps and energy of CNN and SNN")
+    evaluate.add_argument("net", help="parameter folder")
+    evaluate.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,)")
+    evaluate.add_argument("--timesteps", type=_int_list, default=[16, 32, 64, 128], metavar="T,T,...")
+    evaluate.add_argument("--json", help="write the report here")
+    evaluate.add_argument("--plot", help="write accuracy and SynOps against T here (PNG)")
+    evaluate.add_argument("--float-snn", action="store_true", help="also run the float ECC-SNN")
+    evaluate.add_argument("--limit", type=int, default=0, help="use only the first N images")
+    evaluate.set_defaults(run=_evaluate)
+
+    generate = commands.add_parser("generate", help="parameter folder -> Verilog + manifest")
+    generate.add_argument("net", help="parameter folder")
+    generate.add_argument("-o", "--output", required=True, help="output folder")
+    generate.add_argument("--lanes", type=int, default=8)
+    generate.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
+    generate.add_argument("--trace", action="store_true", help="add the spike trace stream")
+    generate.set_defaults(run=_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as error:
+        print(f"ecc-hw {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
