@@ -1,0 +1,5 @@
+"""Shared pytest setup: tests import their plain-loop references from this folder."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
