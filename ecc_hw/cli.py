@@ -94,9 +94,16 @@ def _generate(args) -> None:
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error form: one line naming the option, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="ecc-hw", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="ecc-hw", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     convert = commands.add_parser("convert", help="ONNX CNN + calibration images -> parameter folder")

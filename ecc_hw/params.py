@@ -169,6 +169,8 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
             for key, dtype in ARRAY_KEYS.items():
                 array = getattr(layer, key)
                 if array is None:
+                    if not key.startswith("float_"):
+                        raise ValueError(f"layer {i + 1}: {key} is missing")
                     entry[key] = None
                     continue
                 file = tmp / entry[key]

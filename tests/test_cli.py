@@ -1,0 +1,135 @@
+"""The ecc-hw command: the main path, and every bad input ending in one line and exit status 2."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL, BUNDLED_TEST
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def ecc_hw(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ecc_hw.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "net"
+    result = ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_evaluate_writes_table_json_and_plot(net, tmp_path):
+    small = tmp_path / "small.npz"
+    archive = np.load(BUNDLED_TEST)
+    np.savez(small, x=archive["x"][:40], y=archive["y"][:40])
+    result = ecc_hw("evaluate", net, "--data", small, "--timesteps", "8,16", "--json", tmp_path / "r.json",
+                    "--plot", tmp_path / "r.png")
+    assert result.returncode == 0, result.stderr
+    assert "SynOps/image" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0.5 < report["cnn_accuracy"] <= 1
+    assert [entry["timesteps"] for entry in report["snn"]] == [8, 16]
+    for entry in report["snn"]:
+        assert {"accuracy", "synops_per_image", "macs_per_image"} <= set(entry)
+        assert entry["synops_per_image"] > 0 and entry["macs_per_image"] == report["macs_per_image"]
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def assert_refused(result, *fragments, output=None):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    if output is not None:
+        assert not Path(output).exists() and not list(Path(output).parent.glob(f".{Path(output).name}*"))
+
+
+def test_file_that_is_not_onnx(tmp_path):
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", FIXTURES / "not_onnx.onnx", "--calib", BUNDLED_CALIB, "-o", out),
+                   "not_onnx.onnx", "not a readable ONNX model", output=out)
+
+
+def test_unsupported_op(tmp_path):
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", FIXTURES / "unsupported_op.onnx", "--calib", FIXTURES / "matmul_add.npz",
+                          "-o", out), "Sigmoid", "supported:", output=out)
+
+
+def test_input_shape_that_cannot_be_inferred(tmp_path):
+    import onnx
+    model = onnx.load(str(FIXTURES / "legacy_bn_folded.onnx"))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param = "H"
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", tmp_path / "m.onnx", "--calib", FIXTURES / "legacy_bn_folded.npz", "-o", out),
+                   "--input-shape", output=out)
+    ok = ecc_hw("convert", tmp_path / "m.onnx", "--calib", FIXTURES / "legacy_bn_folded.npz", "-o", out,
+                "--input-shape", "1,14,14")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_calibration_of_wrong_shape(tmp_path):
+    np.savez(tmp_path / "c.npz", x=np.zeros((4, 1, 14, 14)))
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", tmp_path / "c.npz", "-o", out),
+                   "c.npz", "(4, 1, 14, 14)", output=out)
+
+
+def test_calibration_with_nan(tmp_path):
+    x = np.ones((4, 1, 28, 28))
+    x[1, 0, 3, 3] = np.nan
+    np.savez(tmp_path / "c.npz", x=x)
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", tmp_path / "c.npz", "-o", out), "NaN", output=out)
+
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--weight-bits", "1", "--weight-bits: 1 is outside 2..16"),
+    ("--weight-bits", "17", "--weight-bits: 17 is outside 2..16"),
+    ("--input-bits", "17", "--input-bits: 17 is outside"),
+    ("--timesteps", "0", "--timesteps: 0 must be >= 1"),
+])
+def test_options_out_of_range(tmp_path, option, value, fragment):
+    out = tmp_path / "net"
+    assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", out, option, value),
+                   fragment, output=out)
+
+
+def test_evaluate_timesteps_below_one(net):
+    assert_refused(ecc_hw("evaluate", net, "--data", BUNDLED_TEST, "--timesteps", "0,16"), "every T must be >= 1")
+
+
+def test_damaged_parameter_file(net, tmp_path):
+    import shutil
+    copy = tmp_path / "net"
+    shutil.copytree(net, copy)
+    (copy / "layer2_weight.npy").write_bytes(b"garbage")
+    assert_refused(ecc_hw("evaluate", copy, "--data", BUNDLED_TEST, "--json", tmp_path / "r.json"),
+                   "layer2_weight.npy", "damaged", output=tmp_path / "r.json")
+
+
+def test_future_parameter_file(net, tmp_path):
+    import shutil
+    copy = tmp_path / "net"
+    shutil.copytree(net, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["version"] = 2
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert_refused(ecc_hw("evaluate", copy, "--data", BUNDLED_TEST), "version 2 is not supported")
+
+
+def test_convert_output_is_deterministic(net, tmp_path):
+    again = tmp_path / "net"
+    assert ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", again).returncode == 0
+    for file in sorted(net.iterdir()):
+        assert file.read_bytes() == (again / file.name).read_bytes(), file.name
