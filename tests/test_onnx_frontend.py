@@ -96,3 +96,31 @@ def test_symbolic_spatial_shape_asks_for_input_shape(tmp_path):
         onnx_frontend.load(path)
     loaded = onnx_frontend.load(path, input_shape=(1, 14, 14))
     assert loaded.input_shape == (1, 14, 14)
+
+
+@pytest.mark.parametrize("opset", [8, 9, 10])
+def test_old_opsets_load(tmp_path, opset):
+    """Opsets 8-10 (the version converter cannot go down there): the same graph written by hand."""
+    source = onnx.load(str(FIXTURES / "legacy_bn_kept.onnx"))
+    keep = [n for n in source.graph.node if n.op_type in ("Conv", "BatchNormalization", "Relu", "AveragePool")]
+    gemm = next(n for n in source.graph.node if n.op_type == "Gemm")
+    flatten = onnx.helper.make_node("Flatten", [keep[-1].output[0]], ["flat"], axis=1, name="flatten")
+    gemm = onnx.helper.make_node("Gemm", ["flat", *gemm.input[1:]], list(gemm.output), name="gemm",
+                                 **{a.name: onnx.helper.get_attribute_value(a) for a in gemm.attribute})
+    for node in keep:  # attributes that opsets 8-9 do not know yet
+        kept = [a for a in node.attribute if a.name not in ("ceil_mode", "count_include_pad", "training_mode")]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    used = {name for node in keep + [gemm] for name in node.input}
+    graph = onnx.helper.make_graph(keep + [flatten, gemm], "old", list(source.graph.input),
+                                   list(source.graph.output),
+                                   [init for init in source.graph.initializer if init.name in used])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    model.ir_version = 4
+    path = tmp_path / f"opset{opset}.onnx"
+    onnx.save(model, str(path))
+    loaded = onnx_frontend.load(path)
+    assert loaded.opset == opset
+    x = np.load(FIXTURES / "legacy_bn_kept.npz")["x"]
+    np.testing.assert_allclose(cnn.forward(convert_graph(loaded), x), onnxruntime_logits(path, x),
+                               rtol=1e-5, atol=1e-5)
