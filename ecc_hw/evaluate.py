@@ -75,6 +75,7 @@ def write_plot(report: dict, path) -> None:
     accuracy_axis.plot(steps, [100 * e["accuracy"] for e in report["snn"]], "o-", label="SNN accuracy")
     accuracy_axis.axhline(100 * report["cnn_accuracy"], color="grey", linestyle="--", label="CNN accuracy")
     accuracy_axis.set_xscale("log", base=2)
+    accuracy_axis.set_xticks(steps, [str(t) for t in steps])
     accuracy_axis.set_xlabel("timesteps T")
     accuracy_axis.set_ylabel("accuracy (%)")
     synops_axis = accuracy_axis.twinx()
