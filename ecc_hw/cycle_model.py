@@ -1,0 +1,140 @@
+"""Exact cycle model of the ``rtl_gen`` accelerator, from the golden model's spikes (issue 3).
+
+Derived from the parameter file alone (it does not import the RTL); the tests check it against the
+Amaranth simulation cycle for cycle.
+
+What is counted: ``cycles_per_image`` is the number of clock cycles from the first cycle of an
+image's clear phase (the first cycle after reset, or the cycle after the previous image's last
+result handshake) up to and including the image's last result handshake, with the input stream
+always valid and the result stream always ready. Images do not overlap, so this is also the
+period of back-to-back inference. The first pixel handshake happens ``clear_cycles`` cycles in.
+
+Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P``; G = ceil(C/P)):
+
+- clear: ``D = max_n G_n * H_n * W_n`` cycles (every bank's used words written in parallel);
+- load: pixel events in channel-major order, integration phase below with cost 0 for a zero pixel;
+- for t = 1..T, n = 1..N-1: fire sweep of layer n, started in cycle S: ``G_n H_n W_n`` neurons per
+  lane, the next phase starts in cycle ``J = S + G_n H_n W_n + FIRE_OVERHEAD``; then the integration
+  of its spikes into layer n+1 in sweep order (group, y, x, lane);
+- an integration phase starting in cycle J with events of walk lengths L_k (L = rows x cols x
+  groups of the target layer: ``fan_out / C_out * G``; 0 for no-ops) accepts event k in cycle
+  ``a_k = J + sum_{i<k} max(1, L_i)``, and ends (the next phase starts) in cycle
+  ``max(a_last + 1, U + LANE_DRAIN)`` where U is the cycle of the last issued update (``J`` if there
+  are no events);
+- readout: 2 cycles per output neuron and 1 for the class word, after one cycle of transition.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .linear import LinearMap
+from .params import NetworkParams
+
+FIRE_OVERHEAD = 3      # start pulse cycle + one pipeline stage + the state change
+LANE_DRAIN = 3         # an update issued in cycle U is written in U + 2; the state changes in U + 3
+READOUT_ENTRY = 1      # the cycle from the last integration to the first read
+READOUT_PER_NEURON = 2  # read address, then the result word
+CLASS_WORDS = 1
+
+
+def _groups(channels: int, lanes: int) -> int:
+    return -(-channels // lanes)
+
+
+def _target_channels(layer) -> int:
+    return int(np.prod(layer.output_shape)) if layer.kind == "dense" else int(layer.output_shape[0])
+
+
+def _out_hw(layer) -> int:
+    return 1 if layer.kind == "dense" else int(layer.output_shape[1] * layer.output_shape[2])
+
+
+def walk_cycles(layer, lanes: int) -> np.ndarray:
+    """Walker cycles per input neuron of ``layer`` (before its pool): fan-out / C_out x groups."""
+    channels = _target_channels(layer)
+    return LinearMap.of(layer).fan_out() // channels * _groups(channels, lanes)
+
+
+def sweep_words(layer, lanes: int) -> int:
+    """Lane-local words of a layer's banks: groups x H x W."""
+    return _groups(_target_channels(layer), lanes) * _out_hw(layer)
+
+
+def sweep_order(layer, lanes: int) -> np.ndarray:
+    """Neuron indices (channel-major) of ``layer`` in the order its fire sweep emits spikes."""
+    channels = _target_channels(layer)
+    hw = _out_hw(layer)
+    index = np.arange(channels * hw)
+    channel, pos = index // hw, index % hw
+    return index[np.lexsort((channel % lanes, pos, channel // lanes))]
+
+
+def constants(params: NetworkParams, lanes: int) -> dict:
+    """The model's constants (for the generator's manifest)."""
+    return {"clear_cycles": max(sweep_words(layer, lanes) for layer in params.layers),
+            "fire_overhead": FIRE_OVERHEAD, "lane_drain": LANE_DRAIN,
+            "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
+            "class_words": CLASS_WORDS,
+            "sweep_words": [sweep_words(layer, lanes) for layer in params.spiking_layers]}
+
+
+def _integration(start: int, lengths: np.ndarray) -> int:
+    """Cycle in which the phase after an integration phase starting at ``start`` begins."""
+    if len(lengths) == 0:
+        return start
+    cost = np.maximum(lengths, 1)
+    accept = start + np.cumsum(cost) - cost
+    end = int(accept[-1]) + 1
+    busy = np.flatnonzero(lengths > 0)
+    if len(busy):
+        k = busy[-1]
+        end = max(end, int(accept[k] + lengths[k]) + LANE_DRAIN)
+    return end
+
+
+def _spikes_of(golden_result_or_spikes):
+    spikes = getattr(golden_result_or_spikes, "spikes", golden_result_or_spikes)
+    if spikes is None:
+        raise ValueError("the golden result has no spike trains: run it with record_spikes=True")
+    return spikes
+
+
+def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
+                     timesteps: int | None = None, x_q: np.ndarray | None = None) -> np.ndarray:
+    """Exact cycles of one inference per image (see the module docstring for what is counted).
+
+    ``golden_result_or_spikes``: a ``GoldenResult`` run with ``record_spikes=True``, or its
+    ``spikes`` list. ``x_q`` (N, C, H, W): the quantised images, needed because the load phase
+    skips zero pixels.
+    """
+    if x_q is None:
+        raise ValueError("x_q is required: the load phase costs depend on which pixels are zero")
+    spikes = _spikes_of(golden_result_or_spikes)
+    timesteps = params.timesteps if timesteps is None else int(timesteps)
+    layers = params.layers
+    images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
+    consts = constants(params, lanes)
+    load_walk = walk_cycles(layers[0], lanes)
+    walks = [walk_cycles(layer, lanes) for layer in layers[1:]]
+    orders = [sweep_order(layer, lanes) for layer in params.spiking_layers]
+    words = consts["sweep_words"]
+    out = np.zeros(len(images), dtype=np.int64)
+    for i, image in enumerate(images):
+        cycle = consts["clear_cycles"]
+        cycle = _integration(cycle, np.where(image != 0, load_walk, 0))
+        for t in range(timesteps):
+            for n in range(len(params.spiking_layers)):
+                cycle += words[n] + FIRE_OVERHEAD
+                fired = orders[n][spikes[n][t, i, orders[n]]]
+                cycle = _integration(cycle, walks[n][fired])
+        out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS
+    return out
+
+
+def ideal_cycles(params: NetworkParams, golden_result, lanes: int, timesteps: int | None = None) -> np.ndarray:
+    """SPEC 4's hardware ideal per image: (first-layer MACs + SynOps + T x spiking neurons) / P."""
+    timesteps = params.timesteps if timesteps is None else int(timesteps)
+    first = params.layers[0]
+    macs = first.nominal_fan_in * first.neurons
+    neurons = sum(layer.neurons for layer in params.spiking_layers)
+    return (macs + np.asarray(golden_result.synops, dtype=np.float64) + timesteps * neurons) / lanes

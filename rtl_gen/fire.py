@@ -1,0 +1,136 @@
+"""Fire sweep: the per-step neuron update of one spiking layer over P lanes."""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .plan import LayerPlan, bits_for, rom_depth, signed_bits_for
+
+
+def spike_word_layout(layer: LayerPlan, lanes: int) -> data.StructLayout:
+    """One sweep cycle's spikes: channel group, row, column and a mask of the lanes that fired."""
+    _, h, w = layer.target.out_shape
+    return data.StructLayout({"group": bits_for(layer.target.groups - 1), "y": bits_for(h - 1),
+                              "x": bits_for(w - 1), "mask": lanes})
+
+
+class FireSweep(wiring.Component):
+    """Sweeps every neuron of a spiking layer, P per cycle (one per lane).
+
+    For lane l and lane-local address s = group * H * W + y * W + x (channel group * P + l):
+    ``V = V + I + bias + charge`` (``I``, layer 1's constant current, only when ``current_width``
+    is given), ``spike = V >= theta``, ``V -= theta`` on a spike (soft reset).
+
+    Members
+    -------
+    start : In(1)
+        Pulse: sweep from the next cycle.
+    charge : In(unsigned)
+        The TRE charge e_n(t) of this step, stable during the sweep.
+    rd_addr : Out
+        Address s for the membrane (and current) banks, registered read.
+    v_data : In(signed(width)).array(P); i_data : In(signed(current width)).array(P)
+    wr_addr : Out; wr_en : Out(1); wr_data : Out(signed(width)).array(P)
+    spikes : Out(stream.Signature(spike_word_layout, always_ready=True))
+        Valid for every sweep cycle in which at least one lane fired.
+    neuron : Out
+        Channel-major index of lane 0's neuron of ``spikes`` (lane l: ``neuron + l * H * W``).
+    busy : Out(1)
+
+    Latency and throughput: after ``start`` in cycle S, addresses s = 0..D-1 are read in cycles
+    S+1..S+D (D = groups * H * W) and written, with their spikes out, one cycle later; ``busy`` is
+    high in S+1..S+D+1.
+    """
+
+    def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None):
+        self.layer = layer
+        self.lanes = lanes
+        self.current_width = current_width
+        t = layer.target
+        self.charge_shape = unsigned(bits_for(layer.tre_quotient + 1))
+        width = layer.membrane_width
+        members = {
+            "start": In(1),
+            "charge": In(self.charge_shape),
+            "rd_addr": Out(bits_for(t.depth_used - 1)),
+            "v_data": In(signed(width)).array(lanes),
+            "wr_addr": Out(bits_for(t.depth_used - 1)),
+            "wr_en": Out(1),
+            "wr_data": Out(signed(width)).array(lanes),
+            "spikes": Out(stream.Signature(spike_word_layout(layer, lanes), always_ready=True)),
+            "neuron": Out(bits_for(layer.neurons - 1)),
+            "busy": Out(1),
+        }
+        if current_width is not None:
+            members["i_data"] = In(signed(current_width)).array(lanes)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, lanes, t = self.layer, self.lanes, self.target_plan
+        c_out, h, w = t.out_shape
+        running = Signal()
+        g = Signal(bits_for(t.groups - 1))
+        y = Signal(bits_for(h - 1))
+        x = Signal(bits_for(w - 1))
+        s = Signal(bits_for(t.depth_used - 1))
+        with m.If(running):
+            m.d.sync += s.eq(s + 1)
+            with m.If(x == w - 1):
+                m.d.sync += x.eq(0)
+                with m.If(y == h - 1):
+                    m.d.sync += [y.eq(0), g.eq(g + 1)]
+                with m.Else():
+                    m.d.sync += y.eq(y + 1)
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+            with m.If(s == t.depth_used - 1):
+                m.d.sync += running.eq(0)
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), s.eq(0), g.eq(0), y.eq(0), x.eq(0)]
+        m.d.comb += self.rd_addr.eq(s)
+
+        valid_b = Signal()
+        g_b = Signal.like(g)
+        y_b = Signal.like(y)
+        x_b = Signal.like(x)
+        s_b = Signal.like(s)
+        m.d.sync += [valid_b.eq(running), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
+
+        theta = layer.threshold
+        wide = signed(max(layer.membrane_width, self.current_width or 0, layer.bias_width,
+                          signed_bits_for(theta)) + 3)
+        mask = []
+        for lane in range(lanes):
+            groups = max(0, -(-(c_out - lane) // lanes))
+            if groups == 0:
+                mask.append(0)
+                continue
+            init = [layer.bias[gg * lanes + lane] for gg in range(groups)]
+            rom = Memory(shape=signed(layer.bias_width), depth=rom_depth(groups), init=init)
+            m.submodules[f"bias{lane}"] = rom
+            bp = rom.read_port(domain="comb")
+            m.d.comb += bp.addr.eq(g_b)
+            total = Signal(wide, name=f"total{lane}")
+            current = self.i_data[lane] if self.current_width is not None else 0
+            m.d.comb += total.eq(self.v_data[lane] + current + bp.data + self.charge)
+            fired = Signal(name=f"fired{lane}")
+            m.d.comb += fired.eq((total >= theta) & (g_b < groups))
+            m.d.comb += self.wr_data[lane].eq(total - Mux(fired, theta, 0))
+            mask.append(fired)
+        word = self.spikes.payload
+        m.d.comb += [
+            self.wr_addr.eq(s_b),
+            self.wr_en.eq(valid_b),
+            word.group.eq(g_b), word.y.eq(y_b), word.x.eq(x_b), word.mask.eq(Cat(*mask)),
+            self.spikes.valid.eq(valid_b & (word.mask != 0)),
+            self.neuron.eq(g_b * (lanes * h * w) + y_b * w + x_b),
+            self.busy.eq(running | valid_b),
+        ]
+        return m
+
+    @property
+    def target_plan(self):
+        return self.layer.target

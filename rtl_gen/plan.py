@@ -1,0 +1,311 @@
+"""The hardware plan: checks a ``NetworkParams`` and derives every table, depth and width.
+
+Pure Python (numpy), no Amaranth: everything here is decided before elaboration, and anything the
+hardware cannot implement raises a one-line :class:`~rtl_gen.errors.HardwareError`.
+
+Banking (HARDWARE.md): output channel ``co`` of a layer lives in lane ``co % P`` at group
+``g = co // P``; a neuron (co, y, x) has the lane-local address ``g * H * W + y * W + x``.
+A dense layer is treated as a convolution whose kernel covers its whole pooled input map
+(output 1 x 1), so one fan-out walker serves both kinds.
+
+Fan-out of an input neuron (c, y, x) (before the composed pool): the pairs (ky, oy) reachable
+from row y (through every pool row containing y, then every kernel row that lands on a valid
+output row) times the pairs (kx, ox) reachable from column x, times the output channels.
+Their number equals ``LinearMap.fan_out()`` exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ecc_hw.golden import membrane_bounds
+from ecc_hw.linear import LinearMap
+from ecc_hw.params import NetworkParams
+
+from .errors import HardwareError
+
+MAX_LANES = 64
+MAX_WEIGHT_BITS = 16
+MAX_INPUT_BITS = 16
+MAX_MEMBRANE_WIDTH = 48
+MAX_TIMESTEPS = 1 << 16
+
+
+def bits_for(value: int) -> int:
+    """Unsigned bits needed to hold 0..value (at least 1)."""
+    return max(1, int(value).bit_length())
+
+
+def signed_bits_for(magnitude: int) -> int:
+    """Two's complement bits holding -magnitude..magnitude (at least 2)."""
+    return max(2, int(magnitude).bit_length() + 1)
+
+
+def pow2_depth(words: int) -> int:
+    """The power of two >= words, at least 2 (a one-word memory would have a 0-bit address)."""
+    return max(2, 1 << int(words - 1).bit_length()) if words > 1 else 2
+
+
+def rom_depth(words: int) -> int:
+    """Depth of a small ROM read asynchronously: its entries, at least 2 (no 0-bit address)."""
+    return max(2, int(words))
+
+
+@dataclass
+class AxisTable:
+    """Reachable (kernel offset, output offset) pairs of one axis, per input row (or column).
+
+    ``counts[y]`` pairs for input row y, stored at ``entries[y * stride + k]`` as
+    (output partial address, weight partial address).
+    """
+
+    counts: list[int]
+    entries: list[tuple[int, int]]
+    stride: int
+
+
+@dataclass
+class TargetPlan:
+    """The linear map into one layer, as the fan-out walker and the synapse lanes see it."""
+
+    index: int                       # 0-based layer index
+    kind: str
+    in_shape: tuple[int, int, int]   # (C_in, H_in, W_in) before the composed pool
+    out_shape: tuple[int, int, int]  # (C_out, H_out, W_out)
+    kernel: tuple[int, int]          # effective (dense: the pooled map)
+    groups: int                      # ceil(C_out / P)
+    rows: AxisTable
+    cols: AxisTable
+    weight_roms: list[list[int]]     # one per lane: [(g * C_in + c) * kh * kw + ky * kw + kx]
+    fan_out_cycles: np.ndarray       # per input neuron: walker cycles rows * cols * groups
+
+    @property
+    def out_hw(self) -> int:
+        return self.out_shape[1] * self.out_shape[2]
+
+    @property
+    def depth_used(self) -> int:
+        """Words of each lane's membrane bank that hold neurons (groups * H_out * W_out)."""
+        return self.groups * self.out_hw
+
+
+@dataclass
+class LayerPlan:
+    """One layer's constants and widths."""
+
+    index: int
+    target: TargetPlan
+    spiking: bool
+    neurons: int
+    membrane_width: int
+    membrane_bound: int
+    bias: list[int]                  # per output channel
+    bias_width: int
+    threshold: int = 0
+    tre_charge: int = 0
+    tre_quotient: int = 0
+    tre_remainder: int = 0
+
+
+@dataclass
+class HardwarePlan:
+    """Everything the design is built from."""
+
+    lanes: int
+    timesteps: int
+    tre_mode: str
+    input_shape: tuple[int, int, int]
+    input_bits: int
+    input_signed: bool
+    weight_bits: int
+    current_width: int               # layer 1's constant-current RAM (without its bias)
+    layers: list[LayerPlan] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return self.layers[-1].neurons
+
+    @property
+    def spiking(self) -> list[LayerPlan]:
+        return self.layers[:-1]
+
+    @property
+    def clear_depth(self) -> int:
+        """Cycles of the clear sweep: the deepest used bank."""
+        return max(layer.target.depth_used for layer in self.layers)
+
+    def memories(self) -> list[dict]:
+        """Every memory of the design: name, depth, width, count (lanes)."""
+        mems = []
+        p = self.lanes
+        for layer in self.layers:
+            t = layer.target
+            n = layer.index + 1
+            mems.append({"name": f"layer{n}_weights", "count": p,
+                         "depth": rom_depth(len(t.weight_roms[0])), "width": self.weight_bits,
+                         "kind": "rom"})
+            mems.append({"name": f"layer{n}_rows", "count": 1, "depth": rom_depth(len(t.rows.entries)),
+                         "width": _entry_width(t.rows), "kind": "rom"})
+            mems.append({"name": f"layer{n}_cols", "count": 1, "depth": rom_depth(len(t.cols.entries)),
+                         "width": _entry_width(t.cols), "kind": "rom"})
+            if layer.index == 0:
+                mems.append({"name": "layer1_current", "count": p, "depth": pow2_depth(t.depth_used),
+                             "width": self.current_width, "kind": "ram"})
+            mems.append({"name": f"layer{n}_membrane", "count": p, "depth": pow2_depth(t.depth_used),
+                         "width": layer.membrane_width, "kind": "ram"})
+            if layer.spiking:
+                mems.append({"name": f"layer{n + 1}_spike_buffer", "count": 1,
+                             "depth": pow2_depth(t.depth_used), "width": self.spike_word_width(layer),
+                             "kind": "ram"})
+        return mems
+
+    def memory_bits(self) -> int:
+        """Predicted memory bits (sum of count x depth x width)."""
+        return sum(m["count"] * m["depth"] * m["width"] for m in self.memories())
+
+    def spike_word_width(self, layer: LayerPlan) -> int:
+        c, h, w = layer.target.out_shape
+        return bits_for(layer.target.groups - 1) + bits_for(h - 1) + bits_for(w - 1) + self.lanes
+
+
+def _entry_width(table: AxisTable) -> int:
+    outs = max((e[0] for e in table.entries), default=0)
+    wts = max((e[1] for e in table.entries), default=0)
+    return bits_for(outs) + bits_for(wts)
+
+
+def _axis_table(size: int, pool, pool_axis: int, pad_before: int, kernel: int, stride: int,
+                dilation: int, out_size: int, out_scale: int, weight_scale: int) -> AxisTable:
+    """Reachable pairs along one axis for every input coordinate 0..size-1."""
+    per_coord = []
+    for y in range(size):
+        if pool is None:
+            pooled = [y]
+        else:
+            pk, ps = pool.kernel[pool_axis], pool.stride[pool_axis]
+            cells = (size - pk) // ps + 1
+            pooled = [p for p in range(cells) if p * ps <= y < p * ps + pk]
+        pairs = []
+        for p in pooled:
+            for k in range(kernel):
+                num = p + pad_before - k * dilation
+                if num >= 0 and num % stride == 0 and num // stride < out_size:
+                    pairs.append((num // stride * out_scale, k * weight_scale))
+        per_coord.append(pairs)
+    stride_entries = max(1, max(len(p) for p in per_coord))
+    entries = []
+    for pairs in per_coord:
+        entries.extend(pairs + [(0, 0)] * (stride_entries - len(pairs)))
+    return AxisTable([len(p) for p in per_coord], entries, stride_entries)
+
+
+def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
+    linear = LinearMap.of(layer)
+    c_in, h_in, w_in = (int(v) for v in layer.input_shape)
+    _, ph, pw = (int(v) for v in linear.pooled_shape)
+    where = f"layer {index + 1} ({layer.name or layer.kind})"
+    if ph < 1 or pw < 1:
+        raise HardwareError(f"{where}: the pool leaves an empty map")
+    weight = np.asarray(layer.weight, dtype=np.int64)
+    if layer.kind == "dense":
+        f_out = int(np.prod(layer.output_shape))
+        if weight.shape != (f_out, c_in * ph * pw):
+            raise HardwareError(f"{where}: dense weight shape {weight.shape} does not match "
+                                f"({f_out}, {c_in * ph * pw})")
+        weight = weight.reshape(f_out, c_in, ph, pw)
+        out_shape = (f_out, 1, 1)
+        kernel, stride, pad, dil = (ph, pw), (1, 1), (0, 0, 0, 0), (1, 1)
+    else:
+        out_shape = tuple(int(v) for v in layer.output_shape)
+        kernel, stride = tuple(layer.kernel), tuple(layer.stride)
+        pad, dil = tuple(layer.padding), tuple(layer.dilation)
+        if min(*kernel, *stride, *dil) < 1 or min(pad) < 0:
+            raise HardwareError(f"{where}: invalid convolution geometry")
+        expect = (out_shape[0], c_in, *kernel)
+        if weight.shape != expect:
+            raise HardwareError(f"{where}: conv weight shape {weight.shape} does not match {expect}")
+        for axis, size in ((0, ph), (1, pw)):
+            span = size + pad[axis] + pad[axis + 2] - dil[axis] * (kernel[axis] - 1) - 1
+            if span < 0 or span // stride[axis] + 1 != out_shape[axis + 1]:
+                raise HardwareError(f"{where}: output shape {out_shape} does not match the geometry")
+    c_out, h_out, w_out = out_shape
+    kh, kw = kernel
+    groups = -(-c_out // lanes)
+    rows = _axis_table(h_in, layer.pool, 0, pad[0], kh, stride[0], dil[0], h_out, w_out, kw)
+    cols = _axis_table(w_in, layer.pool, 1, pad[1], kw, stride[1], dil[1], w_out, 1, 1)
+    roms = []
+    for lane in range(lanes):
+        rom = np.zeros((groups, c_in, kh, kw), dtype=np.int64)
+        for g in range(groups):
+            co = g * lanes + lane
+            if co < c_out:
+                rom[g] = weight[co]
+        roms.append([int(v) for v in rom.reshape(-1)])
+    row_n = np.asarray(rows.counts, dtype=np.int64)
+    col_n = np.asarray(cols.counts, dtype=np.int64)
+    cycles = np.broadcast_to((row_n[:, None] * col_n[None, :]) * groups, (c_in, h_in, w_in)).reshape(-1)
+    fan = linear.fan_out()
+    assert np.array_equal(cycles // groups * c_out, fan), f"{where}: fan-out tables disagree with LinearMap"
+    return TargetPlan(index, layer.kind, (c_in, h_in, w_in), out_shape, kernel, groups, rows, cols,
+                      roms, cycles.copy())
+
+
+def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -> HardwarePlan:
+    """Check ``params`` and ``lanes`` and derive the plan; raises ``HardwareError`` (one line)."""
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)):
+        raise HardwareError(f"lanes must be an integer, got {lanes!r}")
+    lanes = int(lanes)
+    if not 1 <= lanes <= MAX_LANES or lanes & (lanes - 1):
+        raise HardwareError(f"lanes must be a power of two in 1..{MAX_LANES}, got {lanes}")
+    timesteps = params.timesteps if timesteps is None else int(timesteps)
+    if not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
+    if params.tre_mode not in ("spread", "initial"):
+        raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
+    if not 2 <= params.weight_bits <= MAX_WEIGHT_BITS:
+        raise HardwareError(f"weight bits {params.weight_bits} outside 2..{MAX_WEIGHT_BITS}")
+    low = 2 if params.input_signed else 1
+    if not low <= params.input_bits <= MAX_INPUT_BITS:
+        raise HardwareError(f"input bits {params.input_bits} outside {low}..{MAX_INPUT_BITS}")
+    if len(params.layers) < 2:
+        raise HardwareError("the network needs at least one spiking layer and an output layer")
+    wmax = (1 << (params.weight_bits - 1)) - 1
+    for i, layer in enumerate(params.layers):
+        where = f"layer {i + 1} ({layer.name or layer.kind})"
+        if layer.kind not in ("conv", "dense"):
+            raise HardwareError(f"{where}: layer kind {layer.kind!r} is not supported (conv or dense)")
+        if layer.spiking != (i < len(params.layers) - 1):
+            raise HardwareError(f"{where}: layers 1..N-1 must spike and layer N must not")
+        if np.abs(np.asarray(layer.weight)).max(initial=0) > wmax:
+            raise HardwareError(f"{where}: weights exceed {params.weight_bits} bits")
+        if layer.spiking and (layer.threshold < 1 or layer.tre_charge < 0):
+            raise HardwareError(f"{where}: threshold must be >= 1 and TRE charge >= 0")
+    if tuple(params.layers[0].input_shape) != tuple(params.input_shape):
+        raise HardwareError("layer 1's input shape differs from the network input shape")
+    try:
+        bounds = membrane_bounds(params, timesteps)
+    except (OverflowError, ValueError) as error:
+        raise HardwareError(f"membrane bounds: {error}") from None
+    first = LinearMap.of(params.layers[0])
+    current_bound = int(first.max_abs_output(params.input_full_scale))
+    plan = HardwarePlan(lanes, timesteps, params.tre_mode, tuple(params.input_shape), params.input_bits,
+                        params.input_signed, params.weight_bits, signed_bits_for(current_bound))
+    for i, layer in enumerate(params.layers):
+        where = f"layer {i + 1} ({layer.name or layer.kind})"
+        width = signed_bits_for(bounds[i])
+        if width > MAX_MEMBRANE_WIDTH:
+            raise HardwareError(f"{where}: membrane width {width} exceeds {MAX_MEMBRANE_WIDTH} bits")
+        target = _target(i, layer, lanes, params.weight_bits)
+        bias = [int(b) for b in np.asarray(layer.bias, dtype=np.int64).reshape(-1)]
+        if len(bias) != target.out_shape[0]:
+            raise HardwareError(f"{where}: {len(bias)} biases for {target.out_shape[0]} channels")
+        scale = timesteps if not layer.spiking else 1
+        lp = LayerPlan(i, target, layer.spiking, layer.neurons, width, bounds[i], bias,
+                       signed_bits_for(max(abs(b) for b in bias) * scale))
+        if layer.spiking:
+            lp.threshold = int(layer.threshold)
+            lp.tre_charge = int(layer.tre_charge)
+            lp.tre_quotient, lp.tre_remainder = divmod(lp.tre_charge, timesteps)
+        plan.layers.append(lp)
+    return plan

@@ -1,0 +1,131 @@
+"""Fan-out walker: turns input events (c, y, x, value) into one synaptic-update command per cycle."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .plan import TargetPlan, bits_for, rom_depth
+
+
+def event_layout(target: TargetPlan, value_shape) -> data.StructLayout:
+    """Payload of an input event: source neuron (c, y, x) before the pool, and its value."""
+    c_in, h_in, w_in = target.in_shape
+    return data.StructLayout({"c": bits_for(c_in - 1), "y": bits_for(h_in - 1),
+                              "x": bits_for(w_in - 1), "value": value_shape})
+
+
+def update_layout(target: TargetPlan, value_shape) -> data.StructLayout:
+    """Payload of an update command, common to all lanes (lane l serves channel group * P + l)."""
+    return data.StructLayout({"group": bits_for(target.groups - 1),
+                              "maddr": bits_for(target.depth_used - 1),
+                              "waddr": bits_for(len(target.weight_roms[0]) - 1),
+                              "value": value_shape})
+
+
+def _pack(entries, low_bits):
+    return [out | (wt << low_bits) for out, wt in entries]
+
+
+class FanOutWalker(wiring.Component):
+    """Walks the fan-out of each input event: reachable rows x reachable columns x channel groups.
+
+    Members
+    -------
+    events : In(stream.Signature(event_layout))
+        One event per handshake. An event with value 0 or an empty fan-out is a no-op.
+    updates : Out(stream.Signature(update_layout, always_ready=True))
+        One command per cycle while walking: membrane address ``group * Ho * Wo + oy * Wo + ox``
+        and weight address ``(group * C_in + c) * kh * kw + ky * kw + kx`` (lane-local).
+    busy : Out(1)
+        An event is being walked.
+
+    Latency and throughput: an event accepted at cycle k issues its L = rows * cols * groups
+    commands at cycles k+1 .. k+L; the walker is ready again in cycle k+L (k+1 for a no-op),
+    so back-to-back events cost exactly max(1, L) cycles each, with no bubble.
+    """
+
+    def __init__(self, target: TargetPlan, value_shape):
+        self.target = target
+        self.value_shape = value_shape
+        super().__init__({
+            "events": In(stream.Signature(event_layout(target, value_shape))),
+            "updates": Out(stream.Signature(update_layout(target, value_shape), always_ready=True)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        t = self.target
+        c_in, h_in, w_in = t.in_shape
+        _, h_out, w_out = t.out_shape
+        kh, kw = t.kernel
+        rows, cols = t.rows, t.cols
+        row_low = bits_for(max(e[0] for e in rows.entries))
+        col_low = bits_for(max(e[0] for e in cols.entries))
+        row_w = row_low + bits_for(max(e[1] for e in rows.entries))
+        col_w = col_low + bits_for(max(e[1] for e in cols.entries))
+
+        m.submodules.row_counts = row_counts = Memory(
+            shape=unsigned(bits_for(rows.stride)), depth=rom_depth(h_in), init=rows.counts)
+        m.submodules.col_counts = col_counts = Memory(
+            shape=unsigned(bits_for(cols.stride)), depth=rom_depth(w_in), init=cols.counts)
+        m.submodules.row_entries = row_entries = Memory(
+            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=_pack(rows.entries, row_low))
+        m.submodules.col_entries = col_entries = Memory(
+            shape=unsigned(col_w), depth=rom_depth(len(cols.entries)), init=_pack(cols.entries, col_low))
+        rc = row_counts.read_port(domain="comb")
+        cc = col_counts.read_port(domain="comb")
+        re = row_entries.read_port(domain="comb")
+        ce = col_entries.read_port(domain="comb")
+
+        active = Signal()
+        c = Signal.like(self.events.payload.c)
+        y = Signal.like(self.events.payload.y)
+        x = Signal.like(self.events.payload.x)
+        value = Signal(self.value_shape)
+        nrows = Signal.like(rc.data)
+        ncols = Signal.like(cc.data)
+        i = Signal.like(rc.data)
+        j = Signal.like(cc.data)
+        g = Signal(bits_for(t.groups - 1))
+
+        payload = self.events.payload
+        m.d.comb += [rc.addr.eq(payload.y), cc.addr.eq(payload.x),
+                     re.addr.eq(y * rows.stride + i), ce.addr.eq(x * cols.stride + j)]
+
+        last_g = g == t.groups - 1
+        last_j = j == ncols - 1
+        last_i = i == nrows - 1
+        last = active & last_g & last_j & last_i
+        ready = ~active | last
+        m.d.comb += [self.events.ready.eq(ready), self.busy.eq(active)]
+
+        with m.If(active):
+            with m.If(last_g):
+                m.d.sync += g.eq(0)
+                with m.If(last_j):
+                    m.d.sync += [j.eq(0), i.eq(i + 1)]
+                with m.Else():
+                    m.d.sync += j.eq(j + 1)
+            with m.Else():
+                m.d.sync += g.eq(g + 1)
+        with m.If(self.events.valid & ready):
+            m.d.sync += [
+                active.eq((payload.value != 0) & (rc.data != 0) & (cc.data != 0)),
+                c.eq(payload.c), y.eq(payload.y), x.eq(payload.x), value.eq(payload.value),
+                nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0), g.eq(0),
+            ]
+        with m.Elif(last):
+            m.d.sync += active.eq(0)
+
+        out = self.updates.payload
+        m.d.comb += [
+            self.updates.valid.eq(active),
+            out.group.eq(g),
+            out.maddr.eq(g * t.out_hw + re.data[:row_low] + ce.data[:col_low]),
+            out.waddr.eq((g * c_in + c) * (kh * kw) + re.data[row_low:] + ce.data[col_low:]),
+            out.value.eq(value),
+        ]
+        return m

@@ -1,0 +1,56 @@
+"""The cycle model's pieces (its equality with simulation is tested in test_rtl_top.py)."""
+import numpy as np
+import pytest
+
+from ecc_hw import golden
+from ecc_hw.cycle_model import (LANE_DRAIN, _integration, cycles_per_image, ideal_cycles, sweep_order,
+                                walk_cycles)
+from ecc_hw.linear import LinearMap
+from ecc_hw.testing import random_inputs, random_network
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+def test_walk_cycles_times_lanes_cover_the_fan_out(seed, lanes):
+    params = random_network(seed, with_pool=True, conv_layers=1 + seed % 3)
+    for layer in params.layers:
+        fan_out = LinearMap.of(layer).fan_out()
+        walk = walk_cycles(layer, lanes)
+        assert np.all(walk * lanes >= fan_out)
+        if lanes == 1:
+            assert np.array_equal(walk, fan_out)
+
+
+def test_sweep_order_is_group_position_lane():
+    layer = random_network(3).layers[0]
+    channels, h, w = layer.output_shape
+    order = sweep_order(layer, 2)
+    assert sorted(order.tolist()) == list(range(channels * h * w))
+    keys = [((i // (h * w)) // 2, i % (h * w), (i // (h * w)) % 2) for i in order]
+    assert keys == sorted(keys)
+
+
+def test_integration_phase_timing():
+    assert _integration(10, np.array([], dtype=np.int64)) == 10
+    assert _integration(10, np.array([0, 0])) == 12                 # two no-ops, one cycle each
+    assert _integration(10, np.array([3])) == 10 + 3 + LANE_DRAIN
+    assert _integration(10, np.array([2, 0])) == 12 + 1 + 0 + max(0, LANE_DRAIN - 1)
+
+
+def test_ideal_matches_spec_formula():
+    params = random_network(4, timesteps=5)
+    x_q = random_inputs(params, 3, 1)
+    ref = golden.run(params, x_q, record_spikes=True)
+    first = params.layers[0]
+    neurons = sum(layer.neurons for layer in params.spiking_layers)
+    expect = (first.nominal_fan_in * first.neurons + ref.synops + 5 * neurons) / 4
+    assert np.allclose(ideal_cycles(params, ref, 4), expect)
+
+
+def test_cycle_model_needs_spikes_and_images():
+    params = random_network(4, timesteps=3)
+    x_q = random_inputs(params, 1, 1)
+    with pytest.raises(ValueError, match="record_spikes"):
+        cycles_per_image(params, golden.run(params, x_q), 2, x_q=x_q)
+    with pytest.raises(ValueError, match="x_q is required"):
+        cycles_per_image(params, golden.run(params, x_q, record_spikes=True), 2)

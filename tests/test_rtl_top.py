@@ -1,0 +1,76 @@
+"""The whole design in the Amaranth simulator against the golden model and the cycle model."""
+import numpy as np
+import pytest
+
+from ecc_hw import golden
+from ecc_hw.cycle_model import cycles_per_image
+from ecc_hw.testing import random_inputs, random_network
+from rtl_gen.plan import make_plan
+from rtl_gen.simulate import run_images
+
+# (seed, lanes, tre_mode, with_pool, conv_layers, signed input, timesteps)
+CASES = [
+    (1, 1, "spread", True, 2, False, 6),
+    (2, 2, "spread", True, 2, False, 5),
+    (3, 4, "initial", True, 2, False, 4),
+    (4, 2, "initial", False, 1, True, 6),
+    (5, 4, "spread", False, 3, False, 4),
+    (6, 1, "initial", True, 1, True, 5),
+    (7, 8, "spread", True, 2, False, 4),
+    (11, 2, "spread", True, 2, True, 3),
+]
+
+
+@pytest.mark.parametrize("seed,lanes,tre_mode,with_pool,conv_layers,signed,timesteps", CASES)
+def test_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with_pool, conv_layers,
+                                               signed, timesteps):
+    params = random_network(seed, timesteps=timesteps, with_pool=with_pool, conv_layers=conv_layers,
+                            signed=signed, tre_mode=tre_mode)
+    x_q = random_inputs(params, 2, seed + 100)
+    x_q[1].reshape(-1)[::3] = 0                      # zero pixels take the 1-cycle path
+    ref = golden.run(params, x_q, record_spikes=True)
+    sim = run_images(make_plan(params, lanes), x_q, trace=True)
+    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
+        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.predictions, ref.predictions)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+
+
+def test_without_trace_predictions_and_membranes():
+    params = random_network(3, timesteps=4)
+    x_q = random_inputs(params, 2, 9)
+    ref = golden.run(params, x_q, record_spikes=True)
+    sim = run_images(make_plan(params, 2), x_q, trace=False)
+    assert sim.spikes is None
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.predictions, ref.predictions)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, 2, x_q=x_q))
+
+
+def test_argmax_ties_pick_the_lowest_index():
+    params = random_network(2, timesteps=3)
+    out = params.layers[-1]
+    out.weight[:] = 0
+    out.bias[:] = 5                                  # every class ties
+    out.bias[0] = 4
+    x_q = random_inputs(params, 1, 1)
+    sim = run_images(make_plan(params, 2), x_q, trace=False)
+    assert sim.predictions.tolist() == [1]
+    assert sim.output_membrane.tolist() == [[12, 15, 15, 15]]
+
+
+@pytest.mark.parametrize("seed", range(20, 30))
+def test_more_random_networks(seed):
+    rng = np.random.default_rng(seed)
+    lanes = int(rng.choice([1, 2, 4]))
+    params = random_network(seed, timesteps=int(rng.integers(1, 6)), with_pool=bool(rng.random() < 0.7),
+                            conv_layers=int(rng.integers(1, 4)), signed=bool(rng.random() < 0.3),
+                            tre_mode=str(rng.choice(["spread", "initial"])))
+    x_q = random_inputs(params, 1, seed)
+    ref = golden.run(params, x_q, record_spikes=True)
+    sim = run_images(make_plan(params, lanes), x_q, trace=True)
+    for got, want in zip(sim.spikes, ref.spikes):
+        assert np.array_equal(got, want)
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))

@@ -1,0 +1,126 @@
+"""Unit tests of the components: synapse lane hazards, walker fan-out, spike buffer order."""
+import numpy as np
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
+
+from ecc_hw.testing import random_network
+from rtl_gen.lane import SynapseLane
+from rtl_gen.plan import make_plan
+from rtl_gen.walker import FanOutWalker, update_layout
+
+WIDTH = 16
+
+
+class _LaneBench(wiring.Component):
+    """A SynapseLane on one membrane bank, as in the top level."""
+
+    def __init__(self, weights, layout):
+        self.lane = SynapseLane(weights, 8, layout, WIDTH, 8, lane=0, lanes=1, channels=1)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.lane = lane = self.lane
+        m.submodules.bank = self.bank = bank = Memory(shape=signed(WIDTH), depth=8, init=[])
+        wp = bank.write_port()
+        rp = bank.read_port(transparent_for=(wp,))
+        m.d.comb += [rp.addr.eq(lane.rd_addr), lane.rd_data.eq(rp.data), wp.addr.eq(lane.wr_addr),
+                     wp.data.eq(lane.wr_data), wp.en.eq(lane.wr_en)]
+        return m
+
+
+def _run_lane(updates, weights, value_shape=unsigned(1)):
+    """Issue (maddr, waddr, value) updates one per cycle (None = idle); return the bank contents."""
+    from amaranth.lib import data
+    layout = data.StructLayout({"group": 1, "maddr": 3, "waddr": 3, "value": value_shape})
+    dut = _LaneBench(weights, layout)
+    bank = {}
+
+    async def tb(ctx):
+        for update in updates:
+            if update is None:
+                ctx.set(dut.lane.update.valid, 0)
+            else:
+                maddr, waddr, value = update
+                ctx.set(dut.lane.update.valid, 1)
+                ctx.set(dut.lane.update.payload, {"group": 0, "maddr": maddr, "waddr": waddr, "value": value})
+            await ctx.tick()
+        ctx.set(dut.lane.update.valid, 0)
+        await ctx.tick().repeat(4)
+        for addr in range(8):
+            bank[addr] = ctx.get(dut.bank.data[addr])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return [bank[a] for a in range(8)]
+
+
+def _reference(updates, weights):
+    mem = [0] * 8
+    for update in updates:
+        if update is not None:
+            maddr, waddr, value = update
+            mem[maddr] += weights[waddr] * value
+    return mem
+
+
+def test_back_to_back_updates_to_one_neuron():
+    weights = [3, -5, 7, 1, -128 + 1, 127, 2, -2]
+    updates = [(4, k % 8, 1) for k in range(20)]                 # 20 updates in a row, same neuron
+    assert _run_lane(updates, weights) == _reference(updates, weights)
+
+
+def test_mixed_hazards_and_gaps():
+    rng = np.random.default_rng(5)
+    weights = [int(w) for w in rng.integers(-127, 128, size=8)]
+    updates = []
+    for _ in range(60):
+        updates.append(None if rng.random() < 0.2 else
+                       (int(rng.integers(0, 3)), int(rng.integers(0, 8)), 1))  # 3 hot addresses
+    assert _run_lane(updates, weights) == _reference(updates, weights)
+
+
+def test_multiplying_lane_back_to_back():
+    weights = [3, -5, 7, 1, -127, 127, 2, -2]
+    updates = [(1, k % 8, (k * 37) % 15 - 7) for k in range(16)] + [(2, 5, 7), (2, 4, -8), (1, 0, 1)]
+    assert _run_lane(updates, weights, signed(4)) == _reference(updates, weights)
+
+
+def test_walker_covers_each_fan_out_once_per_cycle():
+    params = random_network(11, with_pool=True)
+    plan = make_plan(params, 2)
+    target = plan.layers[1].target
+    dut = FanOutWalker(target, unsigned(1))
+    c_in, h_in, w_in = target.in_shape
+    events = [(c, y, x) for c in range(c_in) for y in range(h_in) for x in range(w_in)]
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.events.valid, 1)
+        index = 0
+        ctx.set(dut.events.payload, {"c": 0, "y": 0, "x": 0, "value": 1})
+        async for _clk, _rst, ready, valid, payload in ctx.tick().sample(
+                dut.events.ready, dut.updates.valid, dut.updates.payload):
+            if valid:
+                seen.append(int(payload.group))
+            if ready:
+                index += 1
+                if index == len(events):
+                    ctx.set(dut.events.valid, 0)
+                    if len(seen) == int(target.fan_out_cycles.sum()):
+                        return
+                else:
+                    c, y, x = events[index]
+                    ctx.set(dut.events.payload, {"c": c, "y": y, "x": x, "value": 1})
+            if index >= len(events) and not valid:
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(seen) == int(target.fan_out_cycles.sum())
