@@ -35,6 +35,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]' && $(BIN)/python -m pip install -q --no-deps spikingjelly==2.0.0
 	$(BIN)/python bench/bench_golden.py
+	$(BIN)/python bench/bench_cycles.py
 
 clean:
 	rm -rf $(OUT) build sim_build .pytest_cache .hypothesis
