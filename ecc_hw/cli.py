@@ -38,7 +38,8 @@ def _convert(args) -> None:
     options = ConvertOptions(
         lambda_mode=args.lambda_mode, percentile=args.percentile, kappa=args.kappa, eta=args.eta,
         weight_bits=args.weight_bits, input_bits=args.input_bits, timesteps=args.timesteps,
-        pool_mode=args.pool, tre_mode=args.tre, input_shape=args.input_shape)
+        pool_mode=args.pool, tre_mode=args.tre, input_shape=args.input_shape, method=args.method,
+        alpha=args.alpha)
     options.check()
     x, _ = data.load_npz(args.calib, need_labels=False)
     net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
@@ -84,6 +85,19 @@ def _evaluate(args) -> None:
         evaluate.write_plot(report, args.plot)
 
 
+def _train(args) -> None:
+    from .train import train
+
+    train(args.act, args.output, levels=args.levels, l1=args.l1, epochs=args.epochs, batch=args.batch,
+          lr=args.lr, seed=args.seed, log=lambda line: print(line, file=sys.stderr))
+
+
+def _compare(args) -> None:
+    from .compare import run_cli
+
+    run_cli(args)
+
+
 def _generate(args) -> None:
     from rtl_gen.generate import generate
 
@@ -120,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--pool", default="compose", choices=("compose", "layer"))
     convert.add_argument("--tre", default="spread", choices=("spread", "initial"))
     convert.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W")
+    convert.add_argument("--method", default="ecc", choices=("ecc", "wn2017", "rmp", "radix"),
+                         help="conversion method (docs/methods.md); radix: --timesteps = bits")
+    convert.add_argument("--alpha", type=float, default=0.8, help="rmp: threshold scale alpha")
     convert.set_defaults(run=_convert)
 
     evaluate = commands.add_parser("evaluate", help="accuracy, SynOps and energy of CNN and SNN")
@@ -131,6 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--float-snn", action="store_true", help="also run the float ECC-SNN")
     evaluate.add_argument("--limit", type=int, default=0, help="use only the first N images")
     evaluate.set_defaults(run=_evaluate)
+
+    train = commands.add_parser("train", help="train the bundled MNIST architecture (needs torch) -> ONNX")
+    train.add_argument("--act", required=True, choices=("relu", "relu6", "clip", "qcfs"))
+    train.add_argument("--levels", type=int, default=16, help="QCFS levels L (a power of two, L = 2^T)")
+    train.add_argument("--l1", type=float, default=0.0, help="activation L1 coefficient (SynOps-weighted)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch", type=int, default=64)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("-o", "--output", required=True, help="ONNX file to write (and OUTPUT.json)")
+    train.set_defaults(run=_train)
+
+    compare = commands.add_parser("compare", help="the paper's comparisons: PNG plots + JSON tables")
+    compare.add_argument("figures", nargs="*", default=["all"],
+                         help="3a, 3d, 5, 6, radix, l1 or all (default)")
+    compare.add_argument("-o", "--output", required=True, help="folder for NAME.json and NAME.png")
+    compare.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
+    compare.add_argument("--calib", default=None, help="calibration .npz (default: bundled)")
+    compare.add_argument("--data", default=None, help="test .npz (default: bundled 1,000 digits)")
+    compare.add_argument("--fixtures", default=None, help="folder of the trained models (default: bundled)")
+    compare.add_argument("--timesteps", type=_int_list, default=None, metavar="T,T,...")
+    compare.add_argument("--limit", type=int, default=0, help="use only the first N test images")
+    compare.set_defaults(run=_compare)
 
     generate = commands.add_parser("generate", help="parameter folder -> Verilog + manifest")
     generate.add_argument("net", help="parameter folder")

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class ConvertOptions:
     pool_mode: str = "compose"        # "compose" or "layer"
     tre_mode: str = "spread"          # "spread" or "initial"
     input_shape: tuple | None = None
+    method: str = "ecc"               # ecc, wn2017, rmp, radix (ecc_hw.methods, docs/methods.md)
+    alpha: float = 0.8                # rmp: threshold scale
 
     def check(self) -> None:
         """Raise a one-line UserError naming the first option out of range."""
@@ -50,6 +52,11 @@ class ConvertOptions:
             raise UserError(f"--pool: '{self.pool_mode}' is not one of compose, layer")
         if self.tre_mode not in ("spread", "initial"):
             raise UserError(f"--tre: '{self.tre_mode}' is not one of spread, initial")
+        from . import methods
+        methods.recipe(self.method, self.alpha)  # raises on an unknown method or alpha out of range
+        if self.method == "radix" and not 1 <= self.timesteps <= methods.RADIX_MAX_T:
+            raise UserError(f"--timesteps: radix needs 1..{methods.RADIX_MAX_T} bits (L = 2^T), "
+                            f"got {self.timesteps}")
 
 
 def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: ConvertOptions) -> list[float]:
@@ -122,10 +129,17 @@ def check_calibration(x: np.ndarray, input_shape: tuple, where: str) -> np.ndarr
 
 
 def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
-            calibration_source: str = "calibration data") -> NetworkParams:
-    """ONNX model + calibration images -> integer ECC-SNN parameters."""
+            calibration_source: str = "calibration data", recipe=None) -> NetworkParams:
+    """ONNX model + calibration images -> integer SNN parameters of ``options.method``.
+
+    ``recipe`` (an ``ecc_hw.methods.Recipe``, e.g. an ablation) overrides the method's own.
+    """
+    from . import methods
+
     options.check()
+    rec = recipe if recipe is not None else methods.recipe(options.method, options.alpha)
     model = onnx_frontend.load(model_path, options.input_shape)
+    model = replace(model, ops=methods.prepare_ops(model.ops, rec))
     layers = convert_graph(model, options.pool_mode)
     x = check_calibration(calibration_x, model.input_shape, calibration_source)
     signed = bool(np.min(x) < 0)
@@ -139,8 +153,15 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
         "calibration": {"source": calibration_source, "images": int(len(x)),
                         "min": float(np.min(x)), "max": float(np.max(x))},
     }
+    calibrated = list(lambdas)
+    if options.method == "radix":
+        quantised, kappa, eta = methods.quantize_radix(layers, lambdas, signed, options), 1.0, 0.0
+    else:
+        quantised, lambdas, kappa, eta = methods.quantize(layers, lambdas, signed, options, rec)
+    provenance["recipe"] = asdict(rec)
+    provenance["calibration_lambdas"] = calibrated
     return NetworkParams(
         input_shape=tuple(model.input_shape), input_bits=options.input_bits, input_signed=signed,
-        weight_bits=options.weight_bits, timesteps=options.timesteps, eta=options.eta,
-        kappa=options.kappa, layers=quantize(layers, lambdas, signed, options), lambdas=lambdas,
-        tre_mode=options.tre_mode, method="ecc", provenance=provenance)
+        weight_bits=options.weight_bits, timesteps=options.timesteps, eta=eta,
+        kappa=kappa, layers=quantised, lambdas=lambdas,
+        tre_mode=options.tre_mode, method=options.method, provenance=provenance)

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from .errors import UserError
 
 SUPPORTED_OPS = (
-    "Conv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip", "AveragePool",
+    "Conv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip", "Min", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Dropout",
     "Identity", "Softmax", "LogSoftmax",
 )

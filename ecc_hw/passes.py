@@ -2,7 +2,7 @@
 
 Order: ``absorb_pass_through`` (Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout),
 ``to_linear`` (Conv, Gemm, MatMul + Add, constant Add into the bias), ``fold_batchnorm`` (CMB, SPEC 1.1,
-with the model's own epsilon), ``read_activations`` (ReLU / Clip), then ``build_layers`` groups the
+with the model's own epsilon), ``read_activations`` (ReLU / Clip / Relu followed by Min with a constant), then ``build_layers`` groups the
 chain into linear layers and composes or keeps average pools (SPEC 1.2).
 """
 from __future__ import annotations
@@ -157,6 +157,21 @@ def _clip_max(op: Op) -> float | None:
     return None if not np.isfinite(float(high)) else float(high)
 
 
+def _min_after_relu(op: Op, layers: list, pending_pool) -> float:
+    """Relu then Min with a constant c (the new exporter's clamp(relu(x), max=c)): a clip at c."""
+    if not layers or not layers[-1].relu or layers[-1].clip is not None or pending_pool is not None \
+            or layers[-1].kind == "pool":
+        raise UserError(f"node '{op.name}' (Min): only supported right after a Relu (a clipped ReLU)")
+    values = [np.asarray(v, dtype=np.float64) for v in op.consts.values()]
+    if len(values) != 1 or values[0].size != 1:
+        raise UserError(f"node '{op.name}' (Min): needs one scalar constant (a clipped ReLU), "
+                        f"got {len(values)} constant input(s)")
+    high = float(values[0].reshape(()))
+    if not high > 0:
+        raise UserError(f"node '{op.name}' (Min): clip maximum {high} must be > 0")
+    return high
+
+
 def _pool(op: Op) -> Pool:
     if op.kind in ("GlobalAveragePool", "ReduceMean"):
         if op.kind == "ReduceMean":
@@ -201,6 +216,8 @@ def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") ->
             if not layers or layers[-1].relu or pending_pool is not None:
                 raise UserError(f"node '{item.name}' ({item.kind}): must follow a Conv, Gemm or MatMul layer")
             layers[-1] = replace(layers[-1], relu=True, clip=_clip_max(item))
+        elif item.kind == "Min":
+            layers[-1] = replace(layers[-1], clip=_min_after_relu(item, layers, pending_pool))
         elif item.kind in ("AveragePool", "GlobalAveragePool", "ReduceMean"):
             if layers and not layers[-1].relu:
                 raise UserError(f"node '{item.name}' ({item.kind}): a pool after the output layer is not "
