@@ -5,6 +5,8 @@ Everything else (float models, cycle model, RTL) is checked against this. It rea
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +14,8 @@ import numpy as np
 from .if_network import IFLayer, batch_chunk, concatenate, simulate
 from .linear import LinearMap
 from .params import NetworkParams
+
+WORKERS = int(os.environ.get("ECC_HW_THREADS", min(2, os.cpu_count() or 1)))
 
 
 @dataclass
@@ -102,17 +106,22 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     output.exact_dtype(timesteps)  # asserts the output accumulator is exact in float64
     fan_outs = [LinearMap.of(nxt).fan_out() for nxt in params.layers[1:]]
     chunk = batch_chunk(timesteps, max(layer.neurons for layer in params.spiking_layers))
-    parts = []
-    for start in range(0, len(x_q), chunk):
+
+    def run_chunk(start: int):
         images = x_q[start:start + chunk]
         current = np.rint(first.apply(images.reshape(len(images), -1), dtype=np.float64)).astype(np.int64)
-        result = simulate(current, layers, output, fan_outs, timesteps, record_spikes)
-        for n, seen in enumerate(result.max_abs_membrane):
-            assert seen <= bounds[n], f"layer {n + 1}: |V| = {seen} exceeds the SPEC bound {bounds[n]}"
-        assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
-        parts.append(result)
-        if progress is not None:
-            progress(len(images))
+        return simulate(current, layers, output, fan_outs, timesteps, record_spikes)
+
+    parts = []
+    # NumPy releases the GIL in its kernels: chunks run on every core (results keep their order).
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for start, result in zip(range(0, len(x_q), chunk), pool.map(run_chunk, range(0, len(x_q), chunk))):
+            for n, seen in enumerate(result.max_abs_membrane):
+                assert seen <= bounds[n], f"layer {n + 1}: |V| = {seen} exceeds the SPEC bound {bounds[n]}"
+            assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
+            parts.append(result)
+            if progress is not None:
+                progress(len(x_q[start:start + chunk]))
     joined = concatenate(parts)
     return GoldenResult(
         predictions=np.argmax(joined.output_membrane, axis=1), output_membrane=joined.output_membrane,
