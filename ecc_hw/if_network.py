@@ -47,9 +47,11 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
              fan_outs: list[np.ndarray], timesteps: int, record_spikes: bool = False) -> IFResult:
     """Run one batch: ``first_current`` (B, neurons of layer 1) is layer 1's constant input current.
 
-    ``fan_outs[n]`` holds the fan-out of every neuron of spiking layer n into layer n+1.
+    ``fan_outs[n]`` holds the fan-out of every neuron of spiking layer n into layer n+1. Neurons are
+    channel-major at this interface; inside, every layer runs channels-last (see ``LinearMap.apply``).
     """
     batch = first_current.shape[0]
+    orders = [LinearMap.channels_last_order(layer.linear.output_shape) for layer in layers]
     spike_counts = np.zeros((batch, len(layers)), dtype=np.int64)
     step_counts = np.zeros((batch, timesteps, len(layers)), dtype=np.int64)
     synops = np.zeros(batch, dtype=np.int64)
@@ -58,10 +60,12 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
     spikes = None
     for n, layer in enumerate(layers):
         if n == 0:
-            currents = np.broadcast_to(first_current.astype(layer.membrane_dtype), (timesteps, *first_current.shape))
+            current = first_current[:, orders[0]].astype(layer.membrane_dtype)
+            currents = np.broadcast_to(current, (timesteps, *current.shape))
         else:
             flat = spikes.reshape(timesteps * batch, -1)
-            currents = layer.linear.apply(flat, dtype=layer.exact_dtype).reshape(timesteps, batch, -1)
+            currents = layer.linear.apply(flat, dtype=layer.exact_dtype, channels_last=True)
+            currents = currents.reshape(timesteps, batch, -1)
             if np.issubdtype(layer.membrane_dtype, np.integer):  # exact integers held in floats
                 currents = currents.astype(layer.membrane_dtype)
         spikes, max_abs[n] = _fire(currents, layer)
@@ -69,10 +73,11 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
         step_counts[:, :, n] = per_step.T
         spike_counts[:, n] = per_step.sum(axis=0)
         counts = np.add.reduce(spikes.view(np.uint8), axis=0, dtype=np.int32)  # (B, neurons)
-        synops += counts @ fan_outs[n]
+        synops += counts @ fan_outs[n][orders[n]]
         if record_spikes:
-            recorded.append(spikes)
-    membrane = output.apply(counts, dtype=np.float64, with_bias=False)
+            recorded.append(spikes[:, :, np.argsort(orders[n])])
+    membrane = output.apply(counts, dtype=np.float64, with_bias=False, channels_last=True)
+    membrane = membrane[:, np.argsort(LinearMap.channels_last_order(output.output_shape))]
     membrane += timesteps * output.bias_per_neuron(np.float64)
     if np.issubdtype(layers[0].membrane_dtype, np.integer):
         membrane = np.rint(membrane).astype(np.int64)

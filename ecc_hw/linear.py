@@ -48,60 +48,86 @@ class LinearMap:
         """Number of outputs."""
         return int(np.prod(self.output_shape))
 
-    def pooled(self, x: np.ndarray) -> np.ndarray:
-        """Sum-pool a (B, C, H, W) batch with the composed pool (identity without one)."""
+    def pooled(self, maps: np.ndarray) -> np.ndarray:
+        """Sum-pool a channels-last (B, H, W, C) batch with the composed pool (identity without one)."""
         if self.pool is None:
-            return x
+            return maps
         (kh, kw), (sh, sw) = self.pool.kernel, self.pool.stride
-        ph, pw = self.pool.output_hw(*x.shape[2:])
+        ph, pw = self.pool.output_hw(*maps.shape[1:3])
         # Adding kh*kw strided views beats a reduction over non-contiguous axes several times.
         out = None
         for i in range(kh):
             for j in range(kw):
-                window = x[:, :, i:i + sh * (ph - 1) + 1:sh, j:j + sw * (pw - 1) + 1:sw]
+                window = maps[:, i:i + sh * (ph - 1) + 1:sh, j:j + sw * (pw - 1) + 1:sw, :]
                 out = window.copy() if out is None else np.add(out, window, out=out)
         return out
 
-    def apply(self, x: np.ndarray, dtype=np.float64, with_bias: bool = True) -> np.ndarray:
-        """Outputs (B, neurons) for inputs (B, ...) holding ``input_size`` values each."""
+    def apply(self, x: np.ndarray, dtype=np.float64, with_bias: bool = True,
+              channels_last: bool = False) -> np.ndarray:
+        """Outputs (B, neurons) for inputs (B, ...) holding ``input_size`` values each.
+
+        Neurons are in channel-major order, or, with ``channels_last``, in (y, x, c) order for both
+        the input and the output: the IF engine works that way to avoid transposing every step.
+        """
         batch = x.shape[0]
         x = np.asarray(x)
         if x.dtype == bool:  # spikes: pool in small integers, convert the (smaller) pooled map
             area = 1 if self.pool is None else self.pool.kernel[0] * self.pool.kernel[1]
             x = x.view(np.uint8) if area < 256 else x.astype(np.int32)
-        maps = self.pooled(x.reshape(batch, *self.input_shape)).astype(dtype, copy=False)
+        channels, height, width = self.input_shape
+        if channels_last:
+            maps = x.reshape(batch, height, width, channels)
+        else:
+            maps = x.reshape(batch, channels, height, width).transpose(0, 2, 3, 1)
+        maps = self.pooled(maps).astype(dtype, copy=False)
         weight = np.asarray(self.weight, dtype=dtype)
         if self.kind == "dense":
-            out = maps.reshape(batch, -1) @ weight.T
+            out = maps.reshape(batch, -1) @ self._dense_weight_channels_last(weight).T
         elif self.kind == "pool":
             out = maps.reshape(batch, -1) * weight.reshape(())
         else:
             out = self._conv(maps, weight)
         if with_bias:
-            out += self.bias_per_neuron(dtype)
-        return out
+            out += self.bias_per_neuron(dtype, channels_last=True)
+        if channels_last or self.kind == "dense":
+            return out
+        out_c, out_h, out_w = self.output_shape
+        return out.reshape(batch, out_h, out_w, out_c).transpose(0, 3, 1, 2).reshape(batch, -1)
 
-    def bias_per_neuron(self, dtype) -> np.ndarray:
+    def _dense_weight_channels_last(self, weight: np.ndarray) -> np.ndarray:
+        """Dense weights with their columns in (y, x, c) order of the pooled input."""
+        channels, height, width = self.pooled_shape
+        return weight.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+    def bias_per_neuron(self, dtype, channels_last: bool = False) -> np.ndarray:
         """The bias of every output neuron (a conv channel's bias repeated over its map)."""
         bias = np.asarray(self.bias, dtype=dtype)
         if self.kind == "conv":
-            return np.repeat(bias, self.output_shape[1] * self.output_shape[2])
+            positions = self.output_shape[1] * self.output_shape[2]
+            return np.tile(bias, positions) if channels_last else np.repeat(bias, positions)
         if self.kind == "pool":
             return np.zeros(self.neurons, dtype=dtype)
         return bias
 
     def _conv(self, maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Convolution of channels-last maps; output (B, Ho*Wo*C_out) in (y, x, c) order."""
         top, left, bottom, right = self.padding
-        padded = np.pad(maps, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        padded = np.pad(maps, ((0, 0), (top, bottom), (left, right), (0, 0)))
         _, out_h, out_w = self.output_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
         # im2col: (B, Ho, Wo, C, kh, kw) patches, then one (B*Ho*Wo, C*kh*kw) x (C*kh*kw, C_out) product.
         span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
-        windows = windows[:, :, :sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw, ::dh, ::dw]
-        patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(maps.shape[0] * out_h * out_w, -1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(1, 2))
+        windows = windows[:, :sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw, :, ::dh, ::dw]
+        patches = windows.reshape(maps.shape[0] * out_h * out_w, -1)
         out = patches @ weight.reshape(weight.shape[0], -1).T
-        return out.reshape(maps.shape[0], out_h * out_w, -1).transpose(0, 2, 1).reshape(maps.shape[0], -1)
+        return out.reshape(maps.shape[0], -1)
+
+    @staticmethod
+    def channels_last_order(shape: tuple) -> np.ndarray:
+        """Channel-major index of each neuron listed in (y, x, c) order: ``x_cl = x_cm[:, order]``."""
+        channels, height, width = shape
+        return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
 
     def fan_out(self) -> np.ndarray:
         """Synapses from each input neuron to this layer that exist in the geometry (SPEC 4).
