@@ -1,4 +1,4 @@
-"""The ``ecc-hw`` command: convert, evaluate, generate, verify.
+"""The ``ecc-hw`` command: convert, evaluate, generate, build, run.
 
 Bad input (files, options, models) ends with one line on stderr naming what is wrong and exit status 2;
 nothing is left half-written.
@@ -108,6 +108,34 @@ def _generate(args) -> None:
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
 
+def _verify(args) -> None:
+    from .verify import run_cli
+
+    status = run_cli(args)
+    if status:
+        sys.exit(status)
+
+
+def _build(args) -> None:
+    from boards.build import build, print_report
+
+    report = build(args.net, args.board, args.output, lanes=args.lanes, clock_mhz=args.clock,
+                   data=args.data, limit=args.limit, timesteps=args.timesteps, seed=args.seed,
+                   baud=args.baud)
+    print_report(report)
+    if not report["timing_met"]:
+        raise UserError(f"timing not met: Fmax {report['fmax_mhz']:.1f} MHz < {report['clock_mhz']:g} MHz "
+                        f"(use a lower --clock)")
+    if report["memories_in_logic"]:
+        raise UserError(f"memories mapped to logic: {', '.join(report['memories_in_logic'])}")
+
+
+def _run_board(args) -> None:
+    from boards.run import run_cli
+
+    run_cli(args)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse with the project's error form: one line naming the option, exit status 2."""
 
@@ -179,6 +207,45 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
     generate.add_argument("--trace", action="store_true", help="add the spike trace stream")
     generate.set_defaults(run=_generate)
+
+    verify = commands.add_parser("verify", help="co-simulate the generated design against the golden "
+                                                "and cycle models (Icarus or Verilator)")
+    verify.add_argument("net", help="parameter folder")
+    verify.add_argument("--data", required=True, help=".npz with x (N, C, H, W)")
+    verify.add_argument("-n", type=int, default=5, help="number of images (the first N)")
+    verify.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))
+    verify.add_argument("--lanes", type=int, default=8)
+    verify.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
+    verify.add_argument("--json", help="write the report here")
+    verify.add_argument("--seed", type=int, default=1, help="seed of the idle gaps and back-pressure")
+    verify.add_argument("--idle", type=int, default=64, help="input idle gap probability, per 256")
+    verify.add_argument("--stall", type=int, default=64, help="output back-pressure probability, per 256")
+    verify.add_argument("--build-dir", default=None, help="build cache (default build/sim)")
+    verify.set_defaults(run=_verify)
+
+    build = commands.add_parser("build", help="parameter folder -> FPGA bitstream + report (YoWASP tools)")
+    build.add_argument("net", help="parameter folder")
+    build.add_argument("--board", required=True, choices=("icebreaker", "ulx3s-85f"))
+    build.add_argument("--lanes", type=int, default=8)
+    build.add_argument("-o", "--output", required=True, help="output folder")
+    build.add_argument("--clock", type=float, default=None, help="MHz (default: the board's)")
+    build.add_argument("--baud", type=int, default=None, help="UART baud rate (default 1000000)")
+    build.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
+    build.add_argument("--data", default=None,
+                       help=".npz for the cycle model (default: the bundled calibration file)")
+    build.add_argument("--limit", type=int, default=200, help="images for the cycle model")
+    build.add_argument("--seed", type=int, default=1, help="nextpnr seed")
+    build.set_defaults(run=_build)
+
+    run = commands.add_parser("run", help="stream images to a board over UART and check the answers")
+    run.add_argument("net", help="parameter folder (the one the board was built from)")
+    run.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    run.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,)")
+    run.add_argument("-n", "--count", type=int, default=100, help="images to send")
+    run.add_argument("--lanes", type=int, default=8, help="lanes of the build (for the cycle check)")
+    run.add_argument("--baud", type=int, default=1_000_000)
+    run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    run.set_defaults(run=_run_board)
     return parser
 
 

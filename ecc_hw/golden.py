@@ -98,6 +98,12 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    if params.method == "radix":  # binary-coded neurons: their own integer model
+        from . import radix
+        result = radix.run(params, x_q, timesteps, record_spikes)
+        if progress is not None:
+            progress(len(x_q))
+        return result
     x_q = np.asarray(x_q, dtype=np.int64)
     bounds = membrane_bounds(params, timesteps)
     layers = _if_layers(params, timesteps, bounds)

@@ -261,6 +261,9 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
+    if params.method == "radix":
+        raise HardwareError("method 'radix' (binary-coded neurons) is not implemented in hardware yet; "
+                            "rate-coded methods (ecc, wn2017, rmp) are")
     if params.tre_mode not in ("spread", "initial"):
         raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
     if not 2 <= params.weight_bits <= MAX_WEIGHT_BITS:
