@@ -10,7 +10,7 @@ OUT := demo_out
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-sim clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ demo: setup
 	$(BIN)/ecc-hw convert ecc_hw/data/mnist_cnn.onnx --calib ecc_hw/data/mnist_calib.npz -o $(OUT)/mnist_net
 	$(BIN)/ecc-hw evaluate $(OUT)/mnist_net --data ecc_hw/data/mnist_test.npz --timesteps 16,32,64,128 \
 	  --json $(OUT)/evaluate.json --plot $(OUT)/evaluate.png
+	$(BIN)/ecc-hw generate $(OUT)/mnist_net -o $(OUT)/rtl --lanes 8 --timesteps 32
+	$(BIN)/ecc-hw verify $(OUT)/mnist_net --data ecc_hw/data/mnist_test.npz -n 3 --sim verilator --lanes 8 \
+	  --timesteps 32 --json $(OUT)/verify.json
 
 test: setup
 	$(BIN)/python -m pytest
@@ -36,6 +39,19 @@ bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]' && $(BIN)/python -m pip install -q --no-deps spikingjelly==2.0.0
 	$(BIN)/python bench/bench_golden.py
 	$(BIN)/python bench/bench_cycles.py
+	$(MAKE) bench-sim
+
+bench-sim: setup
+	$(BIN)/python sim/bench_sim.py
+
+# The bundled MNIST network (T=32) for both boards; ULX3S 85F at P = 1, 2, 4, 8. The iCEBreaker build
+# stops at the fit check today (the banks need simple dual-port RAM: 30 x 4 kbit BRAM is too small and
+# the UP5K's SPRAM is single-ported); its line reports the numbers and does not stop the target.
+board: setup
+	$(BIN)/python -m pip install -q -e '.[boards]'
+	$(BIN)/ecc-hw convert ecc_hw/data/mnist_cnn.onnx --calib ecc_hw/data/mnist_calib.npz --timesteps 32 -o $(OUT)/mnist_t32
+	for p in 1 2 4 8; do $(BIN)/ecc-hw build $(OUT)/mnist_t32 --board ulx3s-85f --lanes $$p -o $(OUT)/board/ulx3s-85f-p$$p || exit 1; done
+	-$(BIN)/ecc-hw build $(OUT)/mnist_t32 --board icebreaker --lanes 1 -o $(OUT)/board/icebreaker-p1
 
 clean:
 	rm -rf $(OUT) build sim_build .pytest_cache .hypothesis

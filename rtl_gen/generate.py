@@ -56,8 +56,15 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _ports(dut: EccSnn) -> list:
-    """The top's port signals (constant members such as an always-ready ``ready`` are not ports)."""
-    return [value for _path, _member, value in dut.signature.flatten(dut) if isinstance(value, Signal)]
+    """The top's port signals, struct payloads unwrapped from their views (constant members such as
+    an always-ready ``ready`` are not ports)."""
+    ports = []
+    for _path, _member, value in dut.signature.flatten(dut):
+        if isinstance(value, data.View):
+            value = value.as_value()
+        if isinstance(value, Signal):
+            ports.append(value)
+    return ports
 
 
 def to_verilog(dut: EccSnn) -> str:

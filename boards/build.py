@@ -1,0 +1,293 @@
+"""``ecc-hw build``: fit check, board top, Yosys + nextpnr + packer (YoWASP), report.
+
+Nothing is written when the fit check fails (one-line ``FitError``, exit status 2). Builds are
+deterministic: Amaranth's built-in Yosys for the netlist text, fixed nextpnr seed, fixed options.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecc_hw.errors import UserError
+
+from .targets import BOARDS, Board, BoardWrapper
+
+SEED = 1
+# Logic model for the fit check (LUT4s), fitted to the builds in the report table: a fixed part
+# (UART, framing, controller, walkers) plus a part per lane and layer (multiply-add, fire, muxes).
+LUT_BASE = {"ice40": 1100, "ecp5": 1100}
+LUT_PER_LANE_LAYER = {"ice40": 110, "ecp5": 210}
+
+
+# Names of the design's memories with registered read ports (rtl_gen and the board top).
+BLOCK_RAM_NAMES = ("weights", "membrane*", "current*", "words", "image")
+
+
+def must_be_block_ram(name: str) -> bool:
+    from fnmatch import fnmatch
+    leaf = re.split(r"[./]", name)[-1]
+    return any(fnmatch(leaf, pattern) for pattern in BLOCK_RAM_NAMES)
+
+
+class FitError(UserError):
+    """The network cannot fit the board (one line naming the resource and the numbers)."""
+
+
+def _tool(name: str) -> str:
+    """Absolute path of a YoWASP tool script next to this Python (the venv's bin)."""
+    for folder in (Path(sys.executable).parent, *map(Path, os.environ.get("PATH", "").split(os.pathsep))):
+        path = folder / f"yowasp-{name}"
+        if path.is_file():
+            return str(path)
+    raise UserError(f"yowasp-{name} is not installed: pip install -e '.[boards]' (or make board)")
+
+
+def sync_memories(plan, image_pixels: int) -> list[dict]:
+    """The memories with registered read ports (they must become block RAM)."""
+    mems = [dict(m) for m in plan.memories() if not m["name"].endswith(("_rows", "_cols"))]
+    depth = max(2, 1 << (image_pixels - 1).bit_length())
+    mems.append({"name": "uart_image_buffer", "count": 1, "depth": depth, "width": 8, "kind": "ram"})
+    return mems
+
+
+def blocks_for(board: Board, depth: int, width: int) -> int:
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in board.bram_shapes)
+
+
+def predict(board: Board, plan) -> dict:
+    """Predicted block RAMs, memory bits and LUTs of the board top."""
+    c, h, w = plan.input_shape
+    mems = sync_memories(plan, c * h * w)
+    for m in mems:
+        m["blocks"] = m["count"] * blocks_for(board, m["depth"], m["width"])
+    bits = sum(m["count"] * m["depth"] * m["width"] for m in mems)
+    luts = LUT_BASE[board.family] + LUT_PER_LANE_LAYER[board.family] * plan.lanes * len(plan.layers)
+    return {"memories": mems, "bram": sum(m["blocks"] for m in mems), "memory_bits": bits, "lut": luts}
+
+
+def fit_check(board: Board, plan) -> dict:
+    """Raise ``FitError`` (one line) when the predicted design cannot fit ``board``."""
+    p = predict(board, plan)
+    where = f"does not fit {board.title} at {plan.lanes} lanes"
+    if p["bram"] > board.limits["bram"]:
+        big = max(p["memories"], key=lambda m: m["blocks"])
+        raise FitError(f"{where}: block RAM needs {p['bram']} of {board.limits['bram']} blocks "
+                       f"({p['memory_bits']:,} memory bits; largest {big['name']} {big['count']}x"
+                       f"{big['depth']}x{big['width']} = {big['blocks']} blocks)")
+    if p["lut"] > board.limits["lut"]:
+        raise FitError(f"{where}: logic needs about {p['lut']:,} of {board.limits['lut']:,} LUTs")
+    return p
+
+
+def _yosys_script(board: Board) -> str:
+    synth = "synth_ice40 -dsp -top top" if board.family == "ice40" else "synth_ecp5 -top top"
+    return "\n".join([
+        "read_rtlil top.il",
+        "hierarchy -top top",
+        "proc",
+        "memory_collect",
+        # the memories with a registered read port go to block RAM (policy in boards.targets)
+        "setattr -set ram_style \"block\" " + " ".join(f"c:{name}" for name in BLOCK_RAM_NAMES),
+        synth,
+        "tee -q -o yosys_stat.json stat -json",
+        "write_json top.json",
+        ""])
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, status, label: str) -> None:
+    start = time.monotonic()
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            if status is not None:
+                status.update(f"[bold]{label}[/] ({time.monotonic() - start:.0f} s) ...")
+            time.sleep(0.2)
+    if proc.returncode:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise UserError(f"{label} failed (see {log}): {' | '.join(tail)}")
+
+
+def _images(params, data: str | None, limit: int):
+    """Quantised images for the cycle model: --data, else the parameter file's calibration file if
+    it is bundled, else random inputs. Returns (x_q, description)."""
+    from ecc_hw import data as data_mod
+    from ecc_hw.golden import quantize_input
+
+    if data is None:
+        source = params.provenance.get("calibration", {}).get("source")
+        bundled = Path(__file__).resolve().parent.parent / "ecc_hw" / "data" / str(source)
+        if source and bundled.is_file():
+            data = str(bundled)
+    if data is None:
+        from ecc_hw.testing import random_inputs
+        return random_inputs(params, limit, seed=0), f"{limit} random inputs"
+    x, _ = data_mod.load_npz(data, need_labels=False, input_shape=params.input_shape)
+    x = x[:limit]
+    return quantize_input(params, x), f"{len(x)} images of {Path(data).name}"
+
+
+def _memory_mapping(log_text: str) -> tuple[list[str], list[str]]:
+    """(memories in block RAM, memories in logic) from the Yosys log."""
+    block, logic = [], []
+    for line in log_text.splitlines():
+        found = re.search(r"mapping memory (\S+) via (\S+)", line)
+        if found:
+            (logic if "LUTRAM" in found.group(2) or "DPR16" in found.group(2) else block).append(
+                found.group(1))
+        found = re.search(r"using FF mapping for memory (\S+)", line)
+        if found:
+            logic.append(found.group(1))
+    return sorted(set(block)), sorted(set(logic))
+
+
+def _resources(board: Board, stat: dict, pnr: dict) -> dict:
+    cells = {}
+    for module in stat.get("modules", {}).values():
+        for kind, count in module.get("num_cells_by_type", {}).items():
+            cells[kind] = cells.get(kind, 0) + count
+    design = stat.get("design", {}).get("num_cells_by_type")
+    if design:
+        cells = dict(design)
+    util = pnr.get("utilization", {})
+
+    def used(name):
+        return int(util.get(name, {}).get("used", 0))
+
+    if board.family == "ice40":
+        return {"lut": cells.get("SB_LUT4", 0),
+                "ff": sum(v for k, v in cells.items() if k.startswith("SB_DFF")),
+                "lc": used("ICESTORM_LC"), "bram": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
+                "dsp": used("ICESTORM_DSP")}
+    return {"lut": used("TRELLIS_COMB"), "ff": used("TRELLIS_FF"), "bram": used("DP16KD"),
+            "dsp": used("MULT18X18D"), "lutram": used("TRELLIS_RAMW")}
+
+
+def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float | None = None,
+          data: str | None = None, limit: int = 200, timesteps: int | None = None, seed: int = SEED,
+          baud: int | None = None, console=None) -> dict:
+    """Build ``net`` for ``board_name`` into ``out``; return the report (also OUT/report.json)."""
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"   # deterministic Verilog (TOOLCHAIN item 3)
+    from ecc_hw import params as params_mod
+    from rtl_gen.plan import make_plan
+
+    from .top import BoardTop
+
+    if board_name not in BOARDS:
+        raise UserError(f"unknown board {board_name!r} (choose from {', '.join(BOARDS)})")
+    board = BOARDS[board_name]
+    params = params_mod.load(net)
+    plan = make_plan(params, lanes, timesteps)
+    prediction = fit_check(board, plan)                       # before anything is written
+    tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
+                                            "icepack" if board.family == "ice40" else "ecppack")}
+    clock = float(clock_mhz or board.default_clock_mhz)
+    from .targets import ecp5_pll, ice40_pll
+    if abs(clock - board.board_clock_mhz) > 1e-6:
+        clock = (ice40_pll if board.family == "ice40" else ecp5_pll)(board.board_clock_mhz, clock)["mhz"]
+    baud = int(baud or board.baud)
+    clocks_per_bit = round(clock * 1e6 / baud)
+
+    from rich.console import Console
+    console = console or Console(stderr=True)
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with console.status("elaborating the board top ...") as status:
+        top = BoardTop(plan, clocks_per_bit)
+        platform = board.platform()
+        bplan = platform.prepare(BoardWrapper(board, top, clock), name="top", emit_src=False,
+                                 debug_verilog=True)
+        files = {name: content for name, content in bplan.files.items()
+                 if name in ("top.il", "top.debug.v", "top.pcf", "top.lpf")}
+        for name, content in files.items():
+            target = outdir / ("top.v" if name == "top.debug.v" else name)
+            target.write_text(content) if isinstance(content, str) else target.write_bytes(content)
+        verilog = (outdir / "top.v").read_bytes()
+        (outdir / "top.ys").write_text(_yosys_script(board))
+        _run([tools["yosys"], "-q", "-l", "yosys.log", "top.ys"], outdir, outdir / "yosys.out", status,
+             "yosys (synthesis)")
+        constraint = ["--pcf", "top.pcf", "--asc", "top.asc"] if board.family == "ice40" else \
+            ["--lpf", "top.lpf", "--textcfg", "top.config"]
+        _run([tools[f"nextpnr-{board.family}"], *board.nextpnr_args, "--json", "top.json", *constraint,
+              "--freq", f"{clock:g}", "--seed", str(seed), "--report", "pnr_report.json",
+              "--log", "nextpnr.log", "--timing-allow-fail", "-q"], outdir, outdir / "nextpnr.out", status,
+             f"nextpnr-{board.family} (place and route)")
+        if board.family == "ice40":
+            bitstream = "top.bin"
+            _run([tools["icepack"], "top.asc", bitstream], outdir, outdir / "pack.log", status, "icepack")
+        else:
+            bitstream = "top.bit"
+            _run([tools["ecppack"], "--compress", "top.config", bitstream], outdir, outdir / "pack.log",
+                 status, "ecppack")
+        status.update("cycle model on the images ...")
+        from ecc_hw import golden
+        from ecc_hw.cycle_model import cycles_per_image
+        x_q, described = _images(params, data, limit)
+        result = golden.run(params, x_q, timesteps=plan.timesteps, record_spikes=True)
+        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q)
+
+    stat = json.loads((outdir / "yosys_stat.json").read_text())
+    pnr = json.loads((outdir / "pnr_report.json").read_text())
+    block, logic = _memory_mapping((outdir / "yosys.log").read_text(errors="replace"))
+    fmax = min((v.get("achieved", 0.0) for v in pnr.get("fmax", {}).values()), default=0.0)
+    used = _resources(board, stat, pnr)
+    mean_cycles = float(np.mean(cycles))
+    report = {
+        "board": board.name, "device": board.device, "net": str(net), "lanes": plan.lanes,
+        "timesteps": plan.timesteps, "clock_mhz": clock, "board_clock_mhz": board.board_clock_mhz,
+        "pll": abs(clock - board.board_clock_mhz) > 1e-6, "baud": baud, "clocks_per_bit": clocks_per_bit,
+        "fmax_mhz": round(fmax, 2), "timing_met": fmax >= clock, "seed": seed,
+        "resources": {k: {"used": v, "available": board.limits.get(k)} for k, v in used.items()},
+        "predicted": {"bram": prediction["bram"], "lut": prediction["lut"],
+                      "memory_bits": prediction["memory_bits"]},
+        "memories_in_block_ram": block,
+        "memories_in_logic": [name for name in logic if must_be_block_ram(name)],
+        "tables_in_logic": [name for name in logic if not must_be_block_ram(name)],
+        "cycles_per_image": {"mean": mean_cycles, "min": int(cycles.min()), "max": int(cycles.max()),
+                             "images": described},
+        "images_per_second": clock * 1e6 / mean_cycles,
+        "accuracy_note": "predictions equal the golden model's (bit-exact design)",
+        "verilog_sha256": hashlib.sha256(verilog).hexdigest(),
+        "bitstream": bitstream,
+        "bitstream_sha256": hashlib.sha256((outdir / bitstream).read_bytes()).hexdigest(),
+        "build_seconds": round(time.monotonic() - started, 1),
+    }
+    (outdir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def print_report(report: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    board = BOARDS[report["board"]]
+    table = Table(title=f"{board.title}, {report['lanes']} lanes, T={report['timesteps']}: {report['net']}")
+    table.add_column("", style="bold")
+    table.add_column("value", justify="right")
+    for key, entry in report["resources"].items():
+        if key == "lutram" and not entry["used"]:
+            continue
+        label = board.labels.get(key, key.upper())
+        avail = entry["available"]
+        share = f" ({100 * entry['used'] / avail:.1f}%)" if avail else ""
+        table.add_row(label, f"{entry['used']:,} / {avail:,}{share}" if avail else f"{entry['used']:,}")
+    table.add_row("memories in logic", ", ".join(report["memories_in_logic"]) or "none")
+    table.add_row("clock", f"{report['clock_mhz']:g} MHz" + (" (PLL)" if report["pll"] else ""))
+    table.add_row("post-route Fmax", f"{report['fmax_mhz']:.1f} MHz "
+                  + ("[green]met[/]" if report["timing_met"] else "[red]NOT met[/]"))
+    cyc = report["cycles_per_image"]
+    table.add_row("cycles/image", f"{cyc['mean']:,.0f} (min {cyc['min']:,}, max {cyc['max']:,}; {cyc['images']})")
+    table.add_row("images/s", f"{report['images_per_second']:,.0f}")
+    table.add_row("Verilog sha256", report["verilog_sha256"][:16])
+    table.add_row("bitstream", f"{report['bitstream']} (sha256 {report['bitstream_sha256'][:16]})")
+    (console or Console()).print(table)

@@ -1,0 +1,78 @@
+"""``ecc-hw run``: stream images to a board over UART (pyserial); accuracy, images/s, agreement
+with the golden model (predictions, membranes and cycle counts)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ecc_hw.errors import UserError
+
+from . import framing
+
+
+def run_images(port, x_q: np.ndarray, on_result=None, retries: int = 2) -> list:
+    """Send each image (stop-and-wait) over an open pyserial-like ``port``; return the
+    :class:`framing.Result` list. An error frame is retried ``retries`` times."""
+    results = []
+    for image in x_q:
+        frame = framing.encode_image(image)
+        for attempt in range(retries + 1):
+            port.write(frame)
+            port.flush()
+            try:
+                result = framing.decode_answer(port.read)
+                break
+            except framing.FrameError:
+                if attempt == retries:
+                    raise
+                time.sleep(0.05)
+                port.reset_input_buffer()
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def run_cli(args) -> None:
+    try:
+        import serial
+    except ImportError:
+        raise UserError("pyserial is not installed: pip install -e '.[boards]'") from None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ecc_hw import data, golden, params
+    from ecc_hw.cycle_model import cycles_per_image
+
+    net = params.load(args.net)
+    x, y = data.load_npz(args.data, input_shape=net.input_shape)
+    x, y = x[:args.count], y[:args.count]
+    x_q = golden.quantize_input(net, x)
+    console = Console(stderr=True)
+    try:
+        port = serial.serial_for_url(args.port, baudrate=args.baud, timeout=args.timeout)
+    except (serial.SerialException, ValueError) as error:
+        raise UserError(f"{args.port}: cannot open ({error})") from None
+    start = time.monotonic()
+    with port, Progress(console=console, transient=True) as progress:
+        task = progress.add_task("images", total=len(x_q))
+        try:
+            results = run_images(port, x_q, lambda _r: progress.advance(task))
+        except framing.FrameError as error:
+            raise UserError(f"{args.port}: {error}") from None
+    seconds = time.monotonic() - start
+    gold = golden.run(net, x_q, record_spikes=True)
+    predictions = np.array([r.prediction for r in results])
+    membranes = np.stack([r.membranes for r in results])
+    cycles = np.array([r.cycles for r in results])
+    model = cycles_per_image(net, gold, args.lanes, x_q=x_q)
+    agree = float(np.mean(predictions == gold.predictions))
+    same_v = bool(np.array_equal(membranes, gold.output_membrane))
+    print(f"{len(results)} images: accuracy {100 * np.mean(predictions == y):.2f}% "
+          f"(golden {100 * np.mean(gold.predictions == y):.2f}%), agreement with the golden model "
+          f"{100 * agree:.2f}%, membranes {'identical' if same_v else 'DIFFER'}, "
+          f"cycles {'= model' if np.array_equal(cycles, model) else '!= model'} "
+          f"(mean {cycles.mean():,.0f}), {len(results) / seconds:.1f} images/s over the link")
+    if agree < 1 or not same_v:
+        raise UserError("the board disagrees with the golden model")

@@ -1,0 +1,58 @@
+"""Pytest support for the simulation tests (tests/test_sim_*.py): simulator checks and shared builds.
+
+A missing simulator skips a test locally and fails it under CI=true (CI must never pass by skipping).
+Builds are shared through a session-scoped cache keyed by design, and on disk by the Verilog's hash
+(``build/sim`` of the repository, or ``$ECC_HW_SIM_BUILD``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ecc_hw import verify
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_simulator(simulator: str) -> None:
+    """Skip (locally) or fail (CI=true) when ``simulator`` cannot run."""
+    try:
+        verify.check_simulator(simulator)
+    except verify.SimulatorMissing as missing:
+        if under_ci():
+            pytest.fail(f"CI=true and {missing}")
+        pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def sim_build_root() -> Path:
+    root = Path(os.environ.get("ECC_HW_SIM_BUILD", REPO / "build" / "sim"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+class BenchCache:
+    """One ``verify.Bench`` per (params identity, simulator, lanes, T) in a session."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.benches = {}
+
+    def get(self, params, simulator: str, lanes: int, timesteps: int, key: str) -> verify.Bench:
+        need_simulator(simulator)
+        index = (key, simulator, lanes, timesteps)
+        if index not in self.benches:
+            design = verify.prepare_design(params, lanes, timesteps, self.root)
+            self.benches[index] = verify.Bench(verify.build(design, simulator, self.root))
+        return self.benches[index]
+
+
+@pytest.fixture(scope="session")
+def bench_cache(sim_build_root) -> BenchCache:
+    return BenchCache(sim_build_root)

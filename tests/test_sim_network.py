@@ -1,0 +1,133 @@
+"""Network bench (issue 4): the generated design for the bundled MNIST model, on Verilator (20 images
+at P = 4 and P = 8, T = 32) and Icarus (5 images at P = 8 and P = 16, T = 16: Icarus runs ~10k cycles/s
+here, so T = 16 keeps it to a few minutes), with random input idle gaps and output back-pressure:
+every spike of every layer at every step, the output membranes, the prediction and the cycle count
+(stalls subtracted) must equal the golden model and the cycle model. Plus small random networks
+(signed input, initial TRE, pools) and the mutation tests that prove the bench can fail."""
+import numpy as np
+import pytest
+
+from ecc_hw import data, golden, verify
+from ecc_hw.convert import ConvertOptions, convert
+from ecc_hw.testing import random_inputs, random_network
+from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+
+STIMULUS = verify.Stimulus(seed=4, idle=64, stall=80)
+
+
+@pytest.fixture(scope="session")
+def mnist_net():
+    x, _ = data.load_npz(data.BUNDLED_CALIB, need_labels=False)
+    return convert(data.BUNDLED_MODEL, x, ConvertOptions(timesteps=32), calibration_source="mnist_calib.npz")
+
+
+@pytest.fixture(scope="session")
+def mnist_images(mnist_net):
+    x, _ = data.load_npz(data.BUNDLED_TEST, input_shape=mnist_net.input_shape)
+    return golden.quantize_input(mnist_net, x[:20])
+
+
+@pytest.mark.parametrize("simulator,lanes,timesteps,count", [
+    ("verilator", 8, 32, 20), ("verilator", 4, 32, 20), ("icarus", 8, 16, 5), ("icarus", 16, 16, 5)])
+def test_mnist_network_bench(simulator, lanes, timesteps, count, mnist_net, mnist_images, bench_cache):
+    bench = bench_cache.get(mnist_net, simulator, lanes, timesteps, "mnist")
+    report = verify.verify(mnist_net, mnist_images[:count], simulator, lanes, timesteps, STIMULUS, bench=bench)
+    assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
+    assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+    assert sum(report["input_stall_cycles"]) > 0 and sum(report["output_stall_cycles"]) > 0
+
+
+SMALL = [  # seed, lanes, tre_mode, signed input, conv layers, T
+    (5, 4, "spread", False, 3, 4), (6, 2, "initial", True, 1, 5), (11, 1, "spread", True, 2, 3)]
+
+
+@pytest.mark.parametrize("simulator,seed,lanes,tre_mode,signed,conv_layers,timesteps",
+                         [("icarus", *case) for case in SMALL] + [("verilator", *SMALL[0])])  # a Verilator build: ~20 s
+def test_random_network_bench(simulator, seed, lanes, tre_mode, signed, conv_layers, timesteps, bench_cache):
+    params = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed, conv_layers=conv_layers)
+    x_q = random_inputs(params, 6, seed + 100)
+    x_q[1].reshape(-1)[::3] = 0
+    x_q[2][:] = 0                                    # an all-zero image: no gaps allowed at all
+    bench = bench_cache.get(params, simulator, lanes, timesteps, f"random{seed}")
+    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128), verify.Stimulus(3, 250, 200)):
+        report = verify.verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
+        assert report["ok"], report["first_mismatch"]
+        assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
+def _small_bench(simulator, bench_cache):
+    seed, lanes, tre_mode, signed, conv_layers, timesteps = SMALL[0]
+    params = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed, conv_layers=conv_layers)
+    return params, lanes, bench_cache.get(params, simulator, lanes, timesteps, f"random{seed}")
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_mutation_one_flipped_spike_fails_with_location_and_waveform(simulator, bench_cache, sim_build_root):
+    params, lanes, bench = _small_bench(simulator, bench_cache)
+    x_q = random_inputs(params, 4, 7)
+    ref = golden.run(params, x_q, record_spikes=True)
+    layer = max(n + 1 for n, s in enumerate(ref.spikes) if s.any())   # the deepest layer that spikes
+    t, image, neuron = (int(v) for v in np.argwhere(ref.spikes[layer - 1])[-1])   # one of its spikes
+
+    def flip(expected):
+        expected.spikes[layer - 1][t, image, neuron] ^= True
+
+    with pytest.raises(verify.VerificationFailed) as failure:
+        verify.verify(params, x_q, simulator, lanes, stimulus=STIMULUS, mutate=flip, bench=bench,
+                      build_root=sim_build_root)
+    report = failure.value.report
+    assert report["spike_mismatches"] == 1 and not report["ok"]
+    assert report["first_mismatch"] == {"image": image, "kind": "spike", "layer": layer, "timestep": t + 1,
+                                        "neuron": neuron, "expected": 0, "got": 1}
+    assert f"image {image}, layer {layer}, timestep {t + 1}, neuron {neuron}" in str(failure.value)
+    waveform = report["waveform"]
+    assert waveform and waveform.endswith((".fst", ".vcd")) and __import__("os").path.getsize(waveform) > 0
+
+
+def test_mutation_one_cycle_count_fails(bench_cache):
+    params, lanes, bench = _small_bench("icarus", bench_cache)
+    x_q = random_inputs(params, 3, 8)
+
+    def off_by_one(expected):
+        expected.cycles[1] += 1
+
+    with pytest.raises(verify.VerificationFailed, match="image 1: cycles"):
+        verify.verify(params, x_q, "icarus", lanes, stimulus=STIMULUS, mutate=off_by_one, bench=bench,
+                      waves_on_mismatch=False)
+
+
+def test_ci_fails_instead_of_skipping_when_a_simulator_is_missing(monkeypatch):
+    import shutil
+
+    from sim import testing
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        testing.need_simulator("verilator")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        testing.need_simulator("icarus")
+
+
+def test_cli_verify_writes_the_json_report(tmp_path, sim_build_root):
+    import json
+    import subprocess
+    import sys
+
+    from ecc_hw import params as params_io
+    need_simulator("icarus")
+    seed, lanes, tre_mode, signed, conv_layers, timesteps = SMALL[0]
+    net = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed, conv_layers=conv_layers)
+    params_io.save(net, tmp_path / "net")
+    np.savez(tmp_path / "data.npz", x=random_inputs(net, 3, 5).astype(np.float64))
+    result = subprocess.run([sys.executable, "-m", "ecc_hw.cli", "verify", tmp_path / "net", "--data",
+                             tmp_path / "data.npz", "-n", "3", "--sim", "icarus", "--lanes", str(lanes),
+                             "--json", tmp_path / "out.json", "--build-dir", sim_build_root],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    for key in ("images", "simulator", "lanes", "spike_mismatches", "prediction_mismatches", "cycles_per_image",
+                "predicted_cycles_per_image", "sim_seconds"):
+        assert key in report
+    assert report["images"] == 3 and report["simulator"] == "icarus" and report["spike_mismatches"] == 0
+    assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
