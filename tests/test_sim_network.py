@@ -37,6 +37,21 @@ def test_mnist_network_bench(simulator, lanes, timesteps, count, mnist_net, mnis
     assert sum(report["input_stall_cycles"]) > 0 and sum(report["output_stall_cycles"]) > 0
 
 
+@pytest.mark.parametrize("simulator,count", [("verilator", 4), ("icarus", 2)])
+def test_rmp_method_network_bench(simulator, count, bench_cache):
+    """A non-default method (RMP-SNN, alpha 0.8: scaled thresholds, no TRE) on the same hardware."""
+    x, _ = data.load_npz(data.BUNDLED_CALIB, need_labels=False)
+    net = convert(data.BUNDLED_MODEL, x, ConvertOptions(method="rmp", alpha=0.8, timesteps=16),
+                  calibration_source="mnist_calib.npz")
+    assert net.method == "rmp" and all(layer.tre_charge == 0 for layer in net.spiking_layers)
+    test_x, _ = data.load_npz(data.BUNDLED_TEST, input_shape=net.input_shape)
+    x_q = golden.quantize_input(net, test_x[:count])
+    bench = bench_cache.get(net, simulator, 8, 16, "mnist-rmp")
+    report = verify.verify(net, x_q, simulator, 8, 16, STIMULUS, bench=bench)
+    assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
+    assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
 SMALL = [  # seed, lanes, tre_mode, signed input, conv layers, T
     (5, 4, "spread", False, 3, 4), (6, 2, "initial", True, 1, 5), (11, 1, "spread", True, 2, 3)]
 
