@@ -1,0 +1,151 @@
+"""Board top (issue 6) through its UART at the bit level, on Icarus and Verilator (``boards.uart_tb``).
+
+The same scenario as ``tests/test_boards_top.py`` (Amaranth's simulator), on the Verilog that the
+board flow synthesises: three images give the golden predictions and output membranes and the cycle
+model's counts; a corrupted byte gives a checksum error frame, a lost byte a timeout error frame, a
+wrong length a length error frame; a good image after them still works.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boards import framing
+from ecc_hw import golden, verify
+from ecc_hw.cycle_model import cycles_per_image
+from ecc_hw.testing import random_inputs, random_network
+from sim.testing import need_simulator, sim_build_root  # noqa: F401 (fixture)
+
+LANES = 2
+CLOCKS_PER_BIT = 4
+TIMEOUT_CYCLES = 200
+TOPLEVEL = "board_top"
+TEST_MODULE = "boards.uart_tb"
+PORTS = ("clk", "rst", "rx", "tx", "class_leds", "error_led", "busy_led")
+BUILD_FORMAT = "1"          # bump when the way these builds are made changes
+
+
+def _scenario(net):
+    """The frames to send and what each answer must be (JSON for ``boards.uart_tb``)."""
+    # network 3 predicts class 0 for most inputs: take two of those and the first other class, so
+    # the class byte and the LEDs change between answers
+    pool = random_inputs(net, 64, seed=1)
+    predicted = golden.run(net, pool).predictions
+    other = int(np.flatnonzero(predicted != 0)[0])
+    zero = [int(i) for i in np.flatnonzero(predicted == 0)[:2]]
+    x = pool[[zero[0], other, zero[1]]]
+    gold = golden.run(net, x, record_spikes=True)
+    model = cycles_per_image(net, gold, LANES, x_q=x)
+
+    def result(i, what):
+        return {"frame": framing.encode_image(x[i]).hex(), "what": what,
+                "prediction": int(gold.predictions[i]),
+                "membranes": [int(v) for v in gold.output_membrane[i]], "cycles": int(model[i])}
+
+    corrupt = bytearray(framing.encode_image(x[0]))
+    corrupt[7] ^= 0x10
+    lost = framing.encode_image(x[1])
+    lost = lost[:9] + lost[10:]
+    wrong = bytes([framing.SYNC_IN, 3, 0, 1, 2, 3, 6])
+    exchanges = [result(i, f"image {i}") for i in range(3)] + [
+        {"frame": bytes(corrupt).hex(), "what": "corrupted byte", "error": framing.ERR_CHECKSUM},
+        {"frame": lost.hex(), "what": "lost byte", "error": framing.ERR_TIMEOUT},
+        {"frame": wrong.hex(), "what": "wrong length", "error": framing.ERR_LENGTH},
+        result(2, "image 2 again"),
+    ]
+    assert len(set(gold.predictions.tolist())) > 1
+    return {"clocks_per_bit": CLOCKS_PER_BIT, "timeout_cycles": TIMEOUT_CYCLES, "exchanges": exchanges}
+
+
+@pytest.fixture(scope="module")
+def board_design():
+    """The board top's Verilog (deterministic: Amaranth's built-in Yosys) and the scenario."""
+    from amaranth.back import verilog
+
+    from boards.top import BoardTop
+    from rtl_gen.plan import make_plan
+
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    net = random_network(3, input_bits=4)
+    top = BoardTop(make_plan(net, LANES), clocks_per_bit=CLOCKS_PER_BIT, timeout_cycles=TIMEOUT_CYCLES)
+    # every BoardTop port is a plain Signal (no struct views to unwrap)
+    text = verilog.convert(top, name=TOPLEVEL, emit_src=False)
+    return text, _scenario(net)
+
+
+def _verilator_config() -> str:
+    """The project's waiver for this file name, plus the ports that the test touches made public."""
+    return verify.WAIVER.read_text().replace("*ecc_snn.v", f"*{TOPLEVEL}.v") + "".join(
+        f'public_flat_rw -module "{TOPLEVEL}" -var "{port}"\n' for port in PORTS)
+
+
+def _build(text: str, simulator: str, root: Path) -> Path:
+    """Compile the board top on ``simulator`` (cached by the Verilog's hash); return the build dir."""
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
+
+    key = verify._sha256(BUILD_FORMAT.encode(), text.encode(), _verilator_config().encode(),
+                         simulator.encode())
+    build_dir = root / f"board-uart-{simulator}-{key[:16]}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "built.json"
+    if stamp.is_file():
+        return build_dir
+    source = build_dir / f"{TOPLEVEL}.v"
+    source.write_text(text)
+    build_args = []
+    if simulator == "icarus":
+        # Yosys's time-zero triggers of always @* blocks: see verify._icarus_copy
+        sources = [verify._icarus_copy(source, build_dir)]
+    else:
+        # the same benign patterns as the accelerator's Verilog (see the waiver); the test touches
+        # only the top-level ports: those are public, the rest is left to Verilator's optimiser
+        waiver = build_dir / "waiver.vlt"
+        waiver.write_text(_verilator_config())
+        sources = [VerilatorControlFile(waiver), source]
+        build_args = ["--no-public-flat-rw", "-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
+    started = time.perf_counter()
+    with verify._make_flags(simulator):
+        get_runner(simulator).build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
+                                    timescale=("1ns", "1ps"), waves=False, build_args=build_args,
+                                    log_file=build_dir / "build.log")
+    stamp.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 3)}) + "\n")
+    return build_dir
+
+
+@pytest.mark.parametrize("simulator", verify.SIMULATORS)
+def test_board_top_uart_bit_level(simulator, board_design, sim_build_root):  # noqa: F811
+    from cocotb_tools.runner import get_results, get_runner
+
+    need_simulator(simulator)
+    text, scenario = board_design
+    build_dir = _build(text, simulator, sim_build_root)
+    run_dir = build_dir / "run"
+    run_dir.mkdir(exist_ok=True)
+    expect = run_dir / "expect.json"
+    expect.write_text(json.dumps(scenario, indent=1) + "\n")
+    results = run_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    exit_code = 0
+    started = time.perf_counter()
+    try:
+        get_runner(simulator).test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL,
+                                   hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
+                                   results_xml=str(results),
+                                   log_file=run_dir / "sim.log",
+                                   extra_env={"ECC_HW_UART_EXPECT": str(expect)})
+    except SystemExit as error:     # under pytest the runner exits on a failed test or simulator
+        exit_code = error.code
+    seconds = time.perf_counter() - started
+    log = run_dir / "sim.log"
+    tests, failed = get_results(results) if results.exists() else (0, 1)
+    if failed or tests != 1 or exit_code:
+        lines = [line.strip() for line in (log.read_text().splitlines() if log.exists() else [])
+                 if "Error" in line or "assert" in line]
+        pytest.fail(f"cocotb test failed on {simulator} (exit {exit_code}, {failed} of {tests} failed): "
+                    f"{lines[:4]}; see {log}")
+    print(f"{simulator}: board top over UART passed in {seconds:.1f} s (build dir {build_dir})")
