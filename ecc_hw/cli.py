@@ -41,6 +41,9 @@ def _convert(args) -> None:
         pool_mode=args.pool, tre_mode=args.tre, input_shape=args.input_shape, method=args.method,
         alpha=args.alpha)
     options.check()
+    if args.input == "events":
+        _convert_events(args, options)
+        return
     x, _ = data.load_npz(args.calib, need_labels=False)
     net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
     params.save(net, args.output)
@@ -51,6 +54,41 @@ def _convert(args) -> None:
         + ", thresholds " + ", ".join(str(layer.threshold) for layer in net.spiking_layers))
 
 
+def _pair(text: str) -> tuple[int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not H,W (two positive integers)")
+    return values
+
+
+def _convert_events(args, options) -> None:
+    """``convert --input events``: calibrate on event recordings (docs/events.md)."""
+    from dataclasses import replace
+
+    from . import params
+    from .convert import convert
+    from .events.preprocess import DEFAULT_WINDOW_US, EventConfig, load_any
+
+    if args.sensor is None:
+        raise UserError("--input events needs --sensor H,W (the recordings' sensor size)")
+    config = EventConfig(sensor=args.sensor, size=args.size or args.sensor,
+                         window_us=int(round((args.window or DEFAULT_WINDOW_US / 1e6) * 1e6)),
+                         count_scale=args.count_scale)
+    config.check()
+    calib = load_any(args.calib, config.sensor)
+    x = calib.cnn_inputs(config)
+    options = replace(options, input_kind="events", event_count_scale=config.count_scale)
+    net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
+    net = replace(net, input_kind="events", events=config.to_json())
+    params.save(net, args.output)
+    print(f"wrote {args.output}: event input {config.size[1]}x{config.size[0]}x2, {net.timesteps} frames "
+          f"of {config.window_us / net.timesteps / 1000:.3g} ms, thresholds "
+          + ", ".join(str(layer.threshold) for layer in net.spiking_layers), file=sys.stderr)
+
+
 def _evaluate(args) -> None:
     from rich.console import Console
     from rich.progress import Progress
@@ -59,12 +97,24 @@ def _evaluate(args) -> None:
     from . import data, evaluate, params
 
     net = params.load(args.net)
-    x, y = data.load_npz(args.data, input_shape=net.input_shape)
-    if args.limit:
-        x, y = x[:args.limit], y[:args.limit]
+    if net.input_kind == "events":
+        from .events.preprocess import load_any
+        x = load_any(args.data, tuple(net.events["sensor"]))
+        if x.labels is None:
+            raise UserError(f"{args.data}: event data without labels (an .npz with y, or DIR/<label>/...)")
+        if args.limit:
+            x = x.limit(args.limit)
+        y = x.labels
+        args.timesteps = args.timesteps or [net.timesteps]
+    else:
+        x, y = data.load_npz(args.data, input_shape=net.input_shape)
+        if args.limit:
+            x, y = x[:args.limit], y[:args.limit]
+        args.timesteps = args.timesteps or [16, 32, 64, 128]
+    x_count = len(y)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("golden model", total=len(x) * len(args.timesteps))
+        task = progress.add_task("golden model", total=x_count * len(args.timesteps))
         report = evaluate.evaluate(net, x, y, args.timesteps, with_float_snn=args.float_snn,
                                    progress=lambda n: progress.advance(task, n))
     table = Table(title=f"{args.net}: {report['images']} images, CNN accuracy "
@@ -165,12 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--method", default="ecc", choices=("ecc", "wn2017", "rmp", "radix"),
                          help="conversion method (docs/methods.md); radix: --timesteps = bits")
     convert.add_argument("--alpha", type=float, default=0.8, help="rmp: threshold scale alpha")
+    convert.add_argument("--input", default="image", choices=("image", "events"),
+                         help="events: --calib is event recordings (docs/events.md)")
+    convert.add_argument("--sensor", type=_pair, default=None, metavar="H,W", help="events: sensor size")
+    convert.add_argument("--size", type=_pair, default=None, metavar="H,W",
+                         help="events: down-scaled size (default: the sensor's)")
+    convert.add_argument("--window", type=float, default=None, help="events: window in seconds (1.3)")
+    convert.add_argument("--count-scale", type=int, default=16,
+                         help="events: C, the count per pixel and polarity that stands for 1.0")
     convert.set_defaults(run=_convert)
 
     evaluate = commands.add_parser("evaluate", help="accuracy, SynOps and energy of CNN and SNN")
     evaluate.add_argument("net", help="parameter folder")
-    evaluate.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,)")
-    evaluate.add_argument("--timesteps", type=_int_list, default=[16, 32, 64, 128], metavar="T,T,...")
+    evaluate.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,); event input: an event .npz, an event file or DIR/<label>/")
+    evaluate.add_argument("--timesteps", type=_int_list, default=None, metavar="T,T,...",
+                          help="default 16,32,64,128 (event input: the parameter file's T)")
     evaluate.add_argument("--json", help="write the report here")
     evaluate.add_argument("--plot", help="write accuracy and SynOps against T here (PNG)")
     evaluate.add_argument("--float-snn", action="store_true", help="also run the float ECC-SNN")

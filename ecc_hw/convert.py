@@ -31,6 +31,8 @@ class ConvertOptions:
     input_shape: tuple | None = None
     method: str = "ecc"               # ecc, wn2017, rmp, radix (ecc_hw.methods, docs/methods.md)
     alpha: float = 0.8                # rmp: threshold scale
+    input_kind: str = "image"         # "image" or "events" (docs/events.md)
+    event_count_scale: int = 0        # events: C, the count that stands for input 1.0
 
     def check(self) -> None:
         """Raise a one-line UserError naming the first option out of range."""
@@ -98,6 +100,8 @@ def quantize(layers: list[FloatLayer], lambdas: list[float], signed_input: bool,
             raise UserError(f"layer {index + 1} ('{layer.name}'): all weights are zero")
         gain = wmax / largest
         unit = full_scale if index == 0 else 1
+        if index == 0 and options.input_kind == "events":
+            unit = options.event_count_scale / options.timesteps  # C events over T frames = input 1.0
         spiking = index < len(layers) - 1
         threshold = max(1, int(np.rint(gain * options.kappa * unit))) if spiking else None
         quantised.append(QuantLayer(
@@ -137,6 +141,8 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
     from . import methods
 
     options.check()
+    if options.input_kind == "events" and options.method == "radix":
+        raise UserError("--input events: radix is not supported with event input")
     rec = recipe if recipe is not None else methods.recipe(options.method, options.alpha)
     model = onnx_frontend.load(model_path, options.input_shape)
     model = replace(model, ops=methods.prepare_ops(model.ops, rec))
@@ -146,6 +152,10 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
     if signed and options.input_bits < 2:
         raise UserError("--input-bits: signed calibration data needs 2..16 input bits")
     lambdas = lambdas_from_calibration(layers, x, options)
+    if options.input_kind == "events":
+        if signed or float(np.max(x)) > 1:
+            raise UserError(f"{calibration_source}: event CNN input must be normalised counts in 0..1")
+        lambdas[0] = 1.0  # the count scale C stands for 1.0 (paper 4.5: normalised by the maximum)
     provenance = {
         "source_model": str(model_path).split("/")[-1], "source_sha256": model.sha256,
         "opset": model.opset, "producer": model.producer,

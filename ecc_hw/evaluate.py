@@ -27,15 +27,27 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
 
     ``progress(images)`` is called as images finish (for a progress bar).
     """
+    frames = None
+    if params.input_kind == "events":  # x: an ecc_hw.events.preprocess.EventSet
+        from .errors import UserError
+        from .events.preprocess import EventConfig
+        config = EventConfig.from_json(params.events)
+        if list(timesteps) != [params.timesteps]:
+            raise UserError(f"--timesteps: event-input parameters are built for T={params.timesteps} frames; "
+                            "convert again with --timesteps for another T")
+        if with_float_snn:
+            raise UserError("--float-snn: not available with event input")
+        frames = x.spike_frames(config, params.timesteps)
+        x = x.cnn_inputs(config)
     cnn_predictions = np.argmax(cnn.forward(cnn_layers(params), x), axis=1)
-    x_q = golden.quantize_input(params, x)
+    x_q = golden.quantize_input(params, x) if frames is None else frames
     report = {
         "images": int(len(x)), "cnn_accuracy": float(np.mean(cnn_predictions == y)),
         "macs_per_image": metrics.macs_per_image(params),
         "first_layer_macs_per_image": metrics.first_layer_macs_per_image(params),
         "paper_ops_per_image": metrics.paper_ops_per_image(params),
         "weight_bits": params.weight_bits, "input_bits": params.input_bits, "method": params.method,
-        "lambdas": params.lambdas, "snn": [],
+        "lambdas": params.lambdas, "input_kind": params.input_kind, "snn": [],
     }
     for steps in timesteps:
         start = time.perf_counter()

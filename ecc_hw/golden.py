@@ -58,10 +58,17 @@ def tre_schedule_counter(charge: int, timesteps: int) -> np.ndarray:
     return np.array(charges, dtype=np.int64)
 
 
+def layer1_max_input(params: NetworkParams) -> int:
+    """Largest |input| of layer 1 per step: u, or with event input C (events of a pixel per frame)."""
+    if params.input_kind == "events":
+        return int(params.events["count_scale"])
+    return params.input_full_scale
+
+
 def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
     """|V_n| bound per layer (SPEC 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
     bounds = []
-    max_input = params.input_full_scale
+    max_input = layer1_max_input(params)
     for layer in params.layers:
         zmax = LinearMap.of(layer).max_abs_output(max_input)
         if layer.spiking:
@@ -75,7 +82,7 @@ def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
 
 def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list[IFLayer]:
     layers = []
-    max_input = params.input_full_scale
+    max_input = layer1_max_input(params)
     for layer, bound in zip(params.spiking_layers, bounds):
         linear = LinearMap.of(layer)
         if params.tre_mode == "initial":
@@ -92,6 +99,10 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         record_spikes: bool = False, progress=None) -> GoldenResult:
     """Run the integer IF network on quantised inputs ``x_q`` (N, C, H, W) for T steps.
 
+    With event input (``params.input_kind == "events"``) ``x_q`` holds the input spikes per frame,
+    (N, T, C, H, W) integers: layer 1 integrates ``Wq_1 (*) s_0(t) + bq_1`` at step t (no constant
+    current) and every input event counts its fan-out into layer 1 in SynOps (docs/events.md).
+
     ``progress``, if given, is called with the number of images finished after each chunk.
     Asserts the membrane bounds of SPEC section 3.
     """
@@ -105,6 +116,13 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
             progress(len(x_q))
         return result
     x_q = np.asarray(x_q, dtype=np.int64)
+    events = params.input_kind == "events"
+    if events:
+        if timesteps != params.timesteps or x_q.ndim != 5 or x_q.shape[1] != timesteps:
+            raise ValueError(f"event input: spike frames (N, T={params.timesteps}, C, H, W) expected, got "
+                             f"{x_q.shape} at T={timesteps} (the integers are built for T={params.timesteps})")
+        if x_q.min(initial=0) < 0 or x_q.max(initial=0) > layer1_max_input(params):
+            raise ValueError(f"event input: spikes per pixel and frame must be 0..{layer1_max_input(params)}")
     bounds = membrane_bounds(params, timesteps)
     layers = _if_layers(params, timesteps, bounds)
     first = LinearMap.of(params.layers[0])
@@ -112,9 +130,17 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     output.exact_dtype(timesteps)  # asserts the output accumulator is exact in float64
     fan_outs = [LinearMap.of(nxt).fan_out() for nxt in params.layers[1:]]
     chunk = batch_chunk(timesteps, max(layer.neurons for layer in params.spiking_layers))
+    input_fan_out = first.fan_out() if events else None
 
     def run_chunk(start: int):
         images = x_q[start:start + chunk]
+        if events:
+            flat = images.reshape(len(images) * timesteps, -1)
+            current = np.rint(first.apply(flat, dtype=np.float64)).astype(np.int64)
+            result = simulate(current.reshape(len(images), timesteps, -1), layers, output, fan_outs,
+                              timesteps, record_spikes)
+            result.synops += images.sum(axis=1).reshape(len(images), -1) @ input_fan_out
+            return result
         current = np.rint(first.apply(images.reshape(len(images), -1), dtype=np.float64)).astype(np.int64)
         return simulate(current, layers, output, fan_outs, timesteps, record_spikes)
 

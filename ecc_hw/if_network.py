@@ -45,7 +45,8 @@ class IFResult:
 
 def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap,
              fan_outs: list[np.ndarray], timesteps: int, record_spikes: bool = False) -> IFResult:
-    """Run one batch: ``first_current`` (B, neurons of layer 1) is layer 1's constant input current.
+    """Run one batch: ``first_current`` (B, neurons of layer 1) is layer 1's constant input current,
+    or (B, T, neurons of layer 1) its current at every step (event input, docs/events.md).
 
     ``fan_outs[n]`` holds the fan-out of every neuron of spiking layer n into layer n+1. Neurons are
     channel-major at this interface; inside, every layer runs channels-last (see ``LinearMap.apply``).
@@ -59,7 +60,9 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
     recorded = [] if record_spikes else None
     spikes = None
     for n, layer in enumerate(layers):
-        if n == 0:
+        if n == 0 and first_current.ndim == 3:  # event input: a current per step
+            currents = first_current[:, :, orders[0]].transpose(1, 0, 2).astype(layer.membrane_dtype)
+        elif n == 0:
             current = first_current[:, orders[0]].astype(layer.membrane_dtype)
             currents = np.broadcast_to(current, (timesteps, *current.shape))
         else:

@@ -23,7 +23,9 @@ def macs_per_image(params: NetworkParams) -> int:
 
 
 def first_layer_macs_per_image(params: NetworkParams) -> int:
-    """The SNN's constant first-layer current, computed once per image."""
+    """The SNN's constant first-layer current, computed once per image (none with event input)."""
+    if getattr(params, "input_kind", "image") == "events":
+        return 0
     first = params.layers[0]
     return first.nominal_fan_in * first.neurons
 

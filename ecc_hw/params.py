@@ -121,6 +121,8 @@ class NetworkParams:
     tre_mode: str = "spread"        # "spread" (SPEC 2.4) or "initial" (charge R_n at the start)
     method: str = "ecc"
     provenance: dict = field(default_factory=dict)
+    input_kind: str = "image"       # "image" or "events" (manifest input.kind, optional: "image")
+    events: dict | None = None      # event input: ecc_hw.events.preprocess.EventConfig as JSON
 
     @property
     def input_full_scale(self) -> int:
@@ -181,7 +183,8 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
             "format": FORMAT_NAME, "version": FORMAT_VERSION,
             "method": params.method, "tre_mode": params.tre_mode,
             "input": {"shape": list(params.input_shape), "bits": params.input_bits,
-                      "signed": params.input_signed, "full_scale": params.input_full_scale},
+                      "signed": params.input_signed, "full_scale": params.input_full_scale,
+                      **({"kind": "events", "events": params.events} if params.input_kind == "events" else {})},
             "weight_bits": params.weight_bits, "timesteps": params.timesteps,
             "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
             "layers": layers_json, "sha256": hashes, "provenance": params.provenance,
@@ -249,6 +252,9 @@ def load(path: str | os.PathLike) -> NetworkParams:
                 clip=None if entry["clip"] is None else float(entry["clip"]),
             ))
         source = manifest["input"]
+        kind = source.get("kind", "image")
+        if kind not in ("image", "events") or (kind == "events" and not isinstance(source.get("events"), dict)):
+            raise ParamFileError(f"{manifest_path}: input kind {kind!r} is not image or events (with its settings)")
         return NetworkParams(
             input_shape=_tuple(source["shape"], 3, "input shape", str(manifest_path)),
             input_bits=int(source["bits"]), input_signed=bool(source["signed"]),
@@ -256,6 +262,7 @@ def load(path: str | os.PathLike) -> NetworkParams:
             eta=float(manifest["eta"]), kappa=float(manifest["kappa"]), layers=layers,
             lambdas=[float(v) for v in manifest["lambdas"]], tre_mode=manifest["tre_mode"],
             method=manifest["method"], provenance=manifest["provenance"],
+            input_kind=kind, events=source.get("events") if kind == "events" else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, ParamFileError):

@@ -261,6 +261,9 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
+    if getattr(params, "input_kind", "image") != "image":
+        raise HardwareError(f"input kind {params.input_kind!r} is not implemented in hardware yet "
+                            "(image input is)")
     if params.method == "radix":
         raise HardwareError("method 'radix' (binary-coded neurons) is not implemented in hardware yet; "
                             "rate-coded methods (ecc, wn2017, rmp) are")
