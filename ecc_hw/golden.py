@@ -5,8 +5,6 @@ Everything else (float models, cycle model, RTL) is checked against this. It rea
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +12,6 @@ import numpy as np
 from .if_network import IFLayer, batch_chunk, concatenate, simulate
 from .linear import LinearMap
 from .params import NetworkParams
-
-WORKERS = int(os.environ.get("ECC_HW_THREADS", min(2, os.cpu_count() or 1)))
 
 
 @dataclass
@@ -65,19 +61,23 @@ def layer1_max_input(params: NetworkParams) -> int:
     return params.input_full_scale
 
 
-def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
-    """|V_n| bound per layer (SPEC 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
+def current_bounds(params: NetworkParams, timesteps: int) -> list[int]:
+    """Zmax_n per layer (SPEC 3 Bounds): the largest |Z| a neuron of layer n can see, TRE included."""
     bounds = []
     max_input = layer1_max_input(params)
     for layer in params.layers:
         zmax = LinearMap.of(layer).max_abs_output(max_input)
         if layer.spiking:
             zmax += layer.tre_charge // timesteps + 1
-            bounds.append(int(timesteps * zmax + layer.threshold))
-        else:
-            bounds.append(int(timesteps * zmax))
+        bounds.append(int(np.ceil(zmax)))
         max_input = 1
     return bounds
+
+
+def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
+    """|V_n| bound per layer (SPEC 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
+    return [timesteps * zmax + (layer.threshold if layer.spiking else 0)
+            for zmax, layer in zip(current_bounds(params, timesteps), params.layers)]
 
 
 def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list[IFLayer]:
@@ -124,6 +124,7 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         if x_q.min(initial=0) < 0 or x_q.max(initial=0) > layer1_max_input(params):
             raise ValueError(f"event input: spikes per pixel and frame must be 0..{layer1_max_input(params)}")
     bounds = membrane_bounds(params, timesteps)
+    zmax = current_bounds(params, timesteps)
     layers = _if_layers(params, timesteps, bounds)
     first = LinearMap.of(params.layers[0])
     output = LinearMap.of(params.layers[-1])
@@ -145,15 +146,15 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         return simulate(current, layers, output, fan_outs, timesteps, record_spikes)
 
     parts = []
-    # NumPy releases the GIL in its kernels: chunks run on every core (results keep their order).
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for start, result in zip(range(0, len(x_q), chunk), pool.map(run_chunk, range(0, len(x_q), chunk))):
-            for n, seen in enumerate(result.max_abs_membrane):
-                assert seen <= bounds[n], f"layer {n + 1}: |V| = {seen} exceeds the SPEC bound {bounds[n]}"
-            assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
-            parts.append(result)
-            if progress is not None:
-                progress(len(x_q[start:start + chunk]))
+    for start in range(0, len(x_q), chunk):
+        result = run_chunk(start)
+        # |Z| <= Zmax at every step keeps every |V| within T * Zmax + theta (SPEC 3 Bounds).
+        for n, seen in enumerate(result.max_abs_current):
+            assert seen <= zmax[n], f"layer {n + 1}: |Z| = {seen} exceeds the SPEC bound {zmax[n]}"
+        assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
+        parts.append(result)
+        if progress is not None:
+            progress(len(x_q[start:start + chunk]))
     joined = concatenate(parts)
     return GoldenResult(
         predictions=np.argmax(joined.output_membrane, axis=1), output_membrane=joined.output_membrane,
