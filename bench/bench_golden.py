@@ -28,7 +28,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import platform
 import sys
 import time

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from amaranth.hdl import Shape, Signal
 from amaranth.lib import data, wiring
 
+from ecc_hw.atomic import write_text
 from ecc_hw.cycle_model import constants as cycle_constants
 from ecc_hw.params import NetworkParams
 
@@ -42,17 +42,6 @@ def _port_json(dut: EccSnn) -> dict:
                  "data": f"{name}__payload"}
         ports[name] = entry
     return ports
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ports(dut: EccSnn) -> list:
@@ -109,6 +98,6 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "ecc_snn.v", text)
-    _atomic_write(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text(out / "ecc_snn.v", text)
+    write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

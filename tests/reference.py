@@ -1,7 +1,6 @@
 """Plain-loop references, written from SPEC section 3 without any of the package's vector code."""
 from __future__ import annotations
 
-import numpy as np
 
 
 def _pooled_value(spikes_map, layer, c, y, x):

@@ -77,7 +77,6 @@ def test_golden_event_mode_matches_a_plain_loop(tmp_path):
     frames = rng.integers(0, 4, (3, 7, 2, 5, 5)) * (rng.random((3, 7, 2, 5, 5)) < 0.3)
     result = golden.run(net, frames, record_spikes=True)
     conv, dense = net.layers
-    fan_in = linear_loop  # noqa: F841
     for i in range(3):
         v1, v2, counter = [0] * 75, [0] * 4, 0
         synops = int(frames[i].sum(axis=0).reshape(-1) @ __import__("ecc_hw.linear", fromlist=["x"])

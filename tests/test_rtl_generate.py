@@ -2,15 +2,12 @@
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from ecc_hw.params import Pool
 from ecc_hw.testing import random_network
 from rtl_gen.errors import HardwareError
 from rtl_gen.generate import generate

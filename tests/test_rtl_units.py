@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 from ecc_hw.testing import random_network
 from rtl_gen.lane import SynapseLane
 from rtl_gen.plan import make_plan
-from rtl_gen.walker import FanOutWalker, update_layout
+from rtl_gen.walker import FanOutWalker
 
 WIDTH = 16
 
