@@ -74,3 +74,21 @@ def test_more_random_networks(seed):
         assert np.array_equal(got, want)
     assert np.array_equal(sim.output_membrane, ref.output_membrane)
     assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+
+
+def test_bundled_network_matches_golden_in_the_amaranth_simulator():
+    """The bundled MNIST network itself (converted for T = 2 to keep the pure-Python simulation
+    to seconds: ~8k cycles per image at P = 16) for two test digits, spike by spike."""
+    from ecc_hw import convert, data
+
+    calibration, _ = data.load_npz(data.BUNDLED_CALIB, need_labels=False)
+    params = convert.convert(data.BUNDLED_MODEL, calibration, convert.ConvertOptions(timesteps=2))
+    test, _ = data.load_npz(data.BUNDLED_TEST)
+    x_q = golden.quantize_input(params, test[:2])
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert all(s.any() for s in ref.spikes)          # every layer spikes: a real check
+    sim = run_images(make_plan(params, 16), x_q, trace=True)
+    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
+        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, 16, x_q=x_q))
