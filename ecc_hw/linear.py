@@ -115,12 +115,13 @@ class LinearMap:
         padded = np.pad(maps, ((0, 0), (top, bottom), (left, right), (0, 0)))
         _, out_h, out_w = self.output_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        # im2col: (B, Ho, Wo, C, kh, kw) patches, then one (B*Ho*Wo, C*kh*kw) x (C*kh*kw, C_out) product.
+        # im2col: (B, Ho, Wo, kh, kw, C) patches, then one (B*Ho*Wo, kh*kw*C) x (kh*kw*C, C_out) product.
         span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
         windows = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(1, 2))
         windows = windows[:, :sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw, :, ::dh, ::dw]
-        patches = windows.reshape(maps.shape[0] * out_h * out_w, -1)
-        out = patches @ weight.reshape(weight.shape[0], -1).T
+        # (kh, kw, C) patch order keeps each copied run C values long (channels-last input).
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(maps.shape[0] * out_h * out_w, -1)
+        out = patches @ weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1).T
         return out.reshape(maps.shape[0], -1)
 
     @staticmethod
