@@ -73,19 +73,25 @@ def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap
                 currents = currents.astype(layer.membrane_dtype)
         max_abs[n] = _largest_current(currents, layer)
         spikes = _fire(currents, layer)
-        per_step = np.count_nonzero(spikes, axis=2)                # (T, B)
+        as_bytes = spikes.view(np.uint8)
+        per_step = np.add.reduce(as_bytes, axis=2, dtype=np.int32)  # (T, B)
         step_counts[:, :, n] = per_step.T
         spike_counts[:, n] = per_step.sum(axis=0)
-        counts = np.add.reduce(spikes.view(np.uint8), axis=0, dtype=np.int32)  # (B, neurons)
+        counts = as_bytes.sum(axis=0, dtype=_count_dtype(timesteps))  # (B, neurons)
         synops += counts @ fan_outs[n][orders[n]]
         if record_spikes:
             recorded.append(spikes[:, :, np.argsort(orders[n])])
-    membrane = output.apply(counts, dtype=np.float64, with_bias=False, channels_last=True)
+    membrane = output.apply(counts.astype(np.int32), dtype=np.float64, with_bias=False, channels_last=True)
     membrane = membrane[:, np.argsort(LinearMap.channels_last_order(output.output_shape))]
     membrane += timesteps * output.bias_per_neuron(np.float64)
     if np.issubdtype(layers[0].membrane_dtype, np.integer):
         membrane = np.rint(membrane).astype(np.int64)
     return IFResult(membrane, spike_counts, step_counts, synops, max_abs, recorded)
+
+
+def _count_dtype(timesteps: int):
+    """The narrowest unsigned type that holds a neuron's spike count over T steps."""
+    return np.uint8 if timesteps < 256 else np.uint16 if timesteps < 65536 else np.uint32
 
 
 def _largest_current(currents: np.ndarray, layer: IFLayer) -> float:

@@ -79,12 +79,12 @@ class LinearMap:
             maps = x.reshape(batch, height, width, channels)
         else:
             maps = x.reshape(batch, channels, height, width).transpose(0, 2, 3, 1)
-        maps = self.pooled(maps).astype(dtype, copy=False)
+        maps = self.pooled(maps)
         weight = np.asarray(self.weight, dtype=dtype)
         if self.kind == "dense":
-            out = maps.reshape(batch, -1) @ self._dense_weight_channels_last(weight).T
+            out = maps.reshape(batch, -1).astype(dtype) @ self._dense_weight_channels_last(weight).T
         elif self.kind == "pool":
-            out = maps.reshape(batch, -1) * weight.reshape(())
+            out = maps.reshape(batch, -1).astype(dtype) * weight.reshape(())
         else:
             out = self._conv(maps, weight)
         if with_bias:
@@ -112,7 +112,10 @@ class LinearMap:
     def _conv(self, maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Convolution of channels-last maps; output (B, Ho*Wo*C_out) in (y, x, c) order."""
         top, left, bottom, right = self.padding
-        padded = np.pad(maps, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        batch, height, width, channels = maps.shape
+        # One copy: the (integer) pooled map is cast straight into a zeroed, padded buffer.
+        padded = np.zeros((batch, height + top + bottom, width + left + right, channels), dtype=weight.dtype)
+        padded[:, top:top + height, left:left + width, :] = maps
         _, out_h, out_w = self.output_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
         # im2col: (B, Ho, Wo, kh, kw, C) patches, then one (B*Ho*Wo, kh*kw*C) x (kh*kw*C, C_out) product.
