@@ -80,6 +80,15 @@ def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
             for zmax, layer in zip(current_bounds(params, timesteps), params.layers)]
 
 
+def _membrane_dtype(linear: LinearMap, max_input: int, bound: int, index: int):
+    """int32/int64 by the SPEC bound; float32 for layers fed by spikes when every membrane value is
+    an integer below 2^24 (exact in float32), so their float32 currents need no conversion. The fire
+    loop holds V - E(t) (|.| <= bound + R <= 2 * bound), hence the halved limits."""
+    if index > 0 and linear.exact_dtype(max_input) is np.float32 and bound < 2 ** 23:
+        return np.float32
+    return np.int32 if bound < 2 ** 30 else np.int64
+
+
 def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list[IFLayer]:
     layers = []
     max_input = layer1_max_input(params)
@@ -89,8 +98,8 @@ def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list
             charges, initial = np.zeros(timesteps, dtype=np.int64), layer.tre_charge
         else:
             charges, initial = tre_schedule(layer.tre_charge, timesteps), 0
-        layers.append(IFLayer(linear, layer.threshold, charges, initial,
-                              linear.exact_dtype(max_input), np.int32 if bound < 2 ** 31 else np.int64))
+        membrane = _membrane_dtype(linear, max_input, bound, len(layers))
+        layers.append(IFLayer(linear, layer.threshold, charges, initial, linear.exact_dtype(max_input), membrane))
         max_input = 1
     return layers
 
