@@ -14,16 +14,23 @@ BUNDLED_TEST = PACKAGE_DATA / "mnist_test.npz"
 BUNDLED_CALIB = PACKAGE_DATA / "mnist_calib.npz"
 
 
+def read_arrays(path, expected: str) -> dict:
+    """Every array of the .npz file ``path``; a one-line UserError naming the file (and ``expected``)
+    when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (expected {expected})")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+
+
 def load_npz(path, need_labels: bool = True, input_shape: tuple | None = None):
     """Return (x, y) from ``path``; y is None when absent and not needed. One-line UserError on bad data."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (expected .npz with x (N, C, H, W) and y (N,))")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+    contents = read_arrays(path, ".npz with x (N, C, H, W) and y (N,)")
     if "x" not in contents:
         raise UserError(f"{path}: has no array 'x' (found {sorted(contents)}); expected x (N, C, H, W)")
     x = contents["x"]

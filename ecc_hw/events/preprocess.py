@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import read_arrays
 from ..errors import UserError
 from .readers import EVENT_DTYPE, check_events, read_events
 
@@ -153,13 +154,7 @@ def is_event_npz(path) -> bool:
 def load_npz(path) -> EventSet:
     """Read an event data set (.npz), checking every sample."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+    contents = read_arrays(path, "an event .npz with events, offsets, sensor")
     for key in ("events", "offsets", "sensor"):
         if key not in contents:
             raise UserError(f"{path}: has no array '{key}' (an event .npz needs events, offsets, sensor)")
