@@ -2,7 +2,8 @@
 
     python bench/bench_golden.py [--images N] [--json OUT] [--timesteps 16,32,64,128] [--repeats R]
 
-Everything runs in one process on the same held-out images with ``torch.set_num_threads(2)``:
+Everything runs in one process on the same held-out images, each side on two threads
+(``torch.set_num_threads(2)``; ``golden.run(..., workers=2)``):
 
 * ours: ``ecc_hw.convert`` (8-bit weights, lambda "max" and "percentile" 99.99) and the integer golden
   model; a timing covers ``golden.quantize_input`` + ``golden.run`` on all images.
@@ -144,7 +145,7 @@ def ours_run(net, x: np.ndarray, timesteps: int) -> np.ndarray:
     from ecc_hw import golden
 
     x_q = golden.quantize_input(net, x)
-    return golden.run(net, x_q, timesteps).predictions
+    return golden.run(net, x_q, timesteps, workers=THREADS).predictions
 
 
 def timed(fn, repeats: int):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .if_network import IFLayer, IFResult, batch_chunk, concatenate, simulate
+from .if_network import IFLayer, IFResult, batch_chunk, run_chunks, simulate
 from .linear import LinearMap
 from .params import NetworkParams
 
@@ -35,9 +35,10 @@ def run(params: NetworkParams, x: np.ndarray, timesteps: int, record_spikes: boo
     layers = [IFLayer(linear, params.kappa, steps, initial, np.float64, np.float64) for linear in maps[:-1]]
     fan_outs = [linear.fan_out() for linear in maps[1:]]
     chunk = batch_chunk(timesteps, max(linear.neurons for linear in maps[:-1]))
-    parts = []
-    for start in range(0, len(scaled), chunk):
-        images = scaled[start:start + chunk]
+
+    def run_chunk(start: int, stop: int) -> IFResult:
+        images = scaled[start:stop]
         current = maps[0].apply(images.reshape(len(images), -1))
-        parts.append(simulate(current, layers, maps[-1], fan_outs, timesteps, record_spikes))
-    return concatenate(parts)
+        return simulate(current, layers, maps[-1], fan_outs, timesteps, record_spikes)
+
+    return run_chunks(run_chunk, len(scaled), chunk)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .if_network import IFLayer, batch_chunk, concatenate, simulate
+from .if_network import IFLayer, batch_chunk, run_chunks, simulate
 from .linear import LinearMap
 from .params import NetworkParams
 
@@ -105,14 +105,15 @@ def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list
 
 
 def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
-        record_spikes: bool = False, progress=None) -> GoldenResult:
+        record_spikes: bool = False, progress=None, workers: int | None = None) -> GoldenResult:
     """Run the integer IF network on quantised inputs ``x_q`` (N, C, H, W) for T steps.
 
     With event input (``params.input_kind == "events"``) ``x_q`` holds the input spikes per frame,
     (N, T, C, H, W) integers: layer 1 integrates ``Wq_1 (*) s_0(t) + bq_1`` at step t (no constant
     current) and every input event counts its fan-out into layer 1 in SynOps (docs/events.md).
 
-    ``progress``, if given, is called with the number of images finished after each chunk.
+    ``progress``, if given, is called with the number of images finished after each chunk; chunks
+    of images run on ``workers`` threads (default: every CPU; the result does not depend on it).
     Asserts the membrane bounds of SPEC section 3.
     """
     timesteps = params.timesteps if timesteps is None else int(timesteps)
@@ -142,8 +143,8 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     chunk = batch_chunk(timesteps, max(layer.neurons for layer in params.spiking_layers))
     input_fan_out = first.fan_out() if events else None
 
-    def run_chunk(start: int):
-        images = x_q[start:start + chunk]
+    def run_chunk(start: int, stop: int):
+        images = x_q[start:stop]
         if events:
             flat = images.reshape(len(images) * timesteps, -1)
             current = np.rint(first.apply(flat, dtype=np.float64)).astype(np.int64)
@@ -154,17 +155,15 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         current = np.rint(first.apply(images.reshape(len(images), -1), dtype=np.float64)).astype(np.int64)
         return simulate(current, layers, output, fan_outs, timesteps, record_spikes)
 
-    parts = []
-    for start in range(0, len(x_q), chunk):
-        result = run_chunk(start)
+    def check(result, images: int) -> None:
         # |Z| <= Zmax at every step keeps every |V| within T * Zmax + theta (SPEC 3 Bounds).
         for n, seen in enumerate(result.max_abs_current):
             assert seen <= zmax[n], f"layer {n + 1}: |Z| = {seen} exceeds the SPEC bound {zmax[n]}"
         assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
-        parts.append(result)
         if progress is not None:
-            progress(len(x_q[start:start + chunk]))
-    joined = concatenate(parts)
+            progress(images)
+
+    joined = run_chunks(run_chunk, len(x_q), chunk, workers, check)
     return GoldenResult(
         predictions=np.argmax(joined.output_membrane, axis=1), output_membrane=joined.output_membrane,
         spike_counts=joined.spike_counts, step_counts=joined.step_counts, synops=joined.synops,

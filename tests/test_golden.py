@@ -77,3 +77,17 @@ def test_zero_timesteps_is_refused():
     params = random_network(1)
     with pytest.raises(ValueError, match="timesteps"):
         golden.run(params, random_inputs(params, 1, 0), 0)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_threaded_chunks_equal_one_thread(workers):
+    params = random_network(21, timesteps=7)
+    images = random_inputs(params, 7, 4)
+    finished = []
+    alone = golden.run(params, images, 7, record_spikes=True, workers=1)
+    threaded = golden.run(params, images, 7, record_spikes=True, workers=workers, progress=finished.append)
+    assert len(finished) == workers and sum(finished) == 7  # the 7 images were split over every worker
+    for field in ("predictions", "output_membrane", "spike_counts", "step_counts", "synops"):
+        assert np.array_equal(getattr(alone, field), getattr(threaded, field)), field
+    for mine, theirs in zip(alone.spikes, threaded.spikes):
+        assert np.array_equal(mine, theirs)
