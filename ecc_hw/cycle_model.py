@@ -24,7 +24,9 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
 - readout: 2 cycles per output neuron and 1 for the class word, after one cycle of transition.
 
 Binary-coded (radix) parameter files: the same phases with the same costs, in the order
-n = 1..N-1, t = 1..T (each layer fires its T bits before the next layer fires).
+n = 1..N-1, t = 1..T (each layer fires its T bits before the next layer fires). A phase's cost
+depends only on its own spikes, not on the cycle it starts in, so the count is the same sum as
+for the step-major order, and one loop serves both.
 """
 from __future__ import annotations
 
@@ -95,15 +97,6 @@ def _integration(start: int, lengths: np.ndarray) -> int:
     return end
 
 
-def phase_order(params: NetworkParams, timesteps: int) -> list[tuple[int, int]]:
-    """(step, spiking layer) of each fire sweep, 0-based, in schedule order: step-major for rate
-    coding (same-step propagation), layer-major for binary coding (radix)."""
-    layers = range(len(params.spiking_layers))
-    if params.method == "radix":
-        return [(t, n) for n in layers for t in range(timesteps)]
-    return [(t, n) for t in range(timesteps) for n in layers]
-
-
 def _spikes_of(golden_result_or_spikes):
     spikes = getattr(golden_result_or_spikes, "spikes", golden_result_or_spikes)
     if spikes is None:
@@ -134,10 +127,11 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     for i, image in enumerate(images):
         cycle = consts["clear_cycles"]
         cycle = _integration(cycle, np.where(image != 0, load_walk, 0))
-        for t, n in phase_order(params, timesteps):
-            cycle += words[n] + FIRE_OVERHEAD
-            fired = orders[n][spikes[n][t, i, orders[n]]]
-            cycle = _integration(cycle, walks[n][fired])
+        for t in range(timesteps):
+            for n in range(len(params.spiking_layers)):
+                cycle += words[n] + FIRE_OVERHEAD
+                fired = orders[n][spikes[n][t, i, orders[n]]]
+                cycle = _integration(cycle, walks[n][fired])
         out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS
     return out
 
