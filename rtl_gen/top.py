@@ -1,4 +1,5 @@
-"""The top level: the whole converted network on chip (SPEC section 3, or ``ecc_hw.radix``), built from a plan."""
+"""The top level: the whole converted network on chip (SPEC section 3; radix files: ``ecc_hw.radix``),
+built from a plan."""
 from __future__ import annotations
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
@@ -71,8 +72,9 @@ class EccSnn(wiring.Component):
     integration of its spikes into layer n+1; then the output words (two cycles each) and the
     class word. Binary coding (radix, ``plan.binary``): the same phases with the loops swapped,
     for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
-    spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once. ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per
-    that many cycles, latency the same (no two images overlap).
+    spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once.
+    ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per that many
+    cycles, latency the same (no two images overlap).
     """
 
     def __init__(self, plan: HardwarePlan, trace: bool = False):
