@@ -29,10 +29,10 @@ class SynapseLane(wiring.Component):
         of step t, so Horner's rule needs no multiplier); stable while updates are in flight.
 
     Pipeline: A (cycle k) weight ROM address; B (k+1) weight * value (or weight << shift), bank
-    read address; C (k+2) bank data + product written back. Throughput one update per clock. Read-after-write:
-    the bank's read port is transparent for its write port, so a read in cycle k+2 of the address
-    written in k+2 returns the new sum (forwarding inside the RAM): back-to-back updates to one
-    neuron are exact. Latency: an update issued in cycle k is in the bank after cycle k+2.
+    read address; C (k+2) bank data + product written back. Throughput one update per clock.
+    Read-after-write: the bank's read port is transparent for its write port, so a read in cycle
+    k+2 of the address written in k+2 returns the new sum (forwarding inside the RAM): back-to-back
+    updates to one neuron are exact. Latency: an update issued in cycle k is in the bank after cycle k+2.
     """
 
     def __init__(self, weights, weight_bits, update_layout, width, depth, lane, lanes, channels,

@@ -126,7 +126,7 @@ class HardwarePlan:
 
     @property
     def binary(self) -> bool:
-        """Binary-coded (radix) neurons: a spike at step t weighs 2^(T-t), layers run one after the other."""
+        """Binary-coded (radix) neurons: a spike at step t weighs 2^(T-t); layers run one after another."""
         return self.coding == "binary"
 
     @property
