@@ -120,3 +120,11 @@ def test_membrane_width_limit():
     params = random_network(3, weight_bits=16, input_bits=16)
     with pytest.raises(HardwareError, match="membrane width .* exceeds 48 bits"):
         make_plan(params, 1, timesteps=60000)
+
+
+def test_radix_membrane_width_limit():
+    # radix bounds grow as 2^T: S_n (2^T - 1) + |bq_n| needs more than 48 bits well before T = 48.
+    params = random_radix_network(3, weight_bits=16, timesteps=4)
+    make_plan(params, 1)
+    with pytest.raises(HardwareError, match="layer 2 .*membrane width .* exceeds 48 bits"):
+        make_plan(params, 1, timesteps=40)
