@@ -22,6 +22,11 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
   ``max(a_last + 1, U + LANE_DRAIN)`` where U is the cycle of the last issued update (``J`` if there
   are no events);
 - readout: 2 cycles per output neuron and 1 for the class word, after one cycle of transition.
+
+Binary-coded (radix) parameter files: the same phases with the same costs, in the order
+n = 1..N-1, t = 1..T (each layer fires its T bits before the next layer fires). A phase's cost
+depends only on its own spikes, not on the cycle it starts in, so the count is the same sum as
+for the step-major order, and one loop serves both.
 """
 from __future__ import annotations
 

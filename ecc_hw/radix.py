@@ -8,6 +8,12 @@ for t in 1..T (spiking layers):                             # MSB first, compare
     s_n(t) = V_n >= theta_n * 2^(T-t);  V_n -= theta_n * 2^(T-t) * s_n(t)
 prediction = argmax V_N, lowest index on ties
 ```
+Bounds (hardware widths, ``membrane_bounds``): with S_n the largest sum of |weights| over a neuron's
+fan-in (composed pool cells counted k^2 times), |V_1| <= S_1 u + |bq_1| and, since a neuron's weighted
+input sum_t 2^(T-t) s(t) is in 0..2^T - 1, |V_n| <= S_n (2^T - 1) + |bq_n| for n >= 2, at all times:
+every partial sum of the weighted input is within S_n (2^T - 1), and compare-and-subtract moves a
+membrane towards 0 without crossing it.
+
 So q_n = sum_t 2^(T-t) s_n(t) = clip(floor(V_n / theta_n), 0, 2^T - 1): the integer QCFS ANN
 (``quantised_ann``) exactly. With hardware in mind, the weighted sum is Horner's rule
 ``U <- 2 U + Wq_n (*) s_{n-1}(t)`` over the steps (no multiplier); layer n fires once layer n-1 has
@@ -27,6 +33,13 @@ def _check(params: NetworkParams, timesteps: int) -> None:
         raise ValueError(f"parameter file of method '{params.method}', not radix")
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+
+
+def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
+    """|V_n| bound per layer (module docstring): S_1 u + |bq_1|, then S_n (2^T - 1) + |bq_n|."""
+    inputs = [params.input_full_scale] + [(1 << timesteps) - 1] * (len(params.layers) - 1)
+    return [int(np.ceil(LinearMap.of(layer).max_abs_output(largest)))
+            for layer, largest in zip(params.layers, inputs)]
 
 
 def _fire(membrane: np.ndarray, threshold: int, timesteps: int) -> np.ndarray:
@@ -68,11 +81,13 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     synops = np.zeros(batch, dtype=np.int64)
     recorded = [] if record_spikes else None
     spikes = None
+    bounds = membrane_bounds(params, timesteps)
     for n, (layer, linear) in enumerate(zip(params.layers, maps)):
         if n == 0:
             membrane = np.rint(linear.apply(x_q.reshape(batch, -1), dtype=np.float64)).astype(np.int64)
         else:
             membrane = _weighted_input(linear, spikes, timesteps) + _bias(linear)
+        assert np.abs(membrane).max(initial=0) <= bounds[n], f"layer {n + 1}: membrane beyond its bound"
         if not layer.spiking:
             output = membrane
             break

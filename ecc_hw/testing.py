@@ -72,3 +72,22 @@ def random_inputs(params: NetworkParams, count: int, seed: int) -> np.ndarray:
     top = params.input_full_scale
     low = -top if params.input_signed else 0
     return rng.integers(low, top + 1, size=(count, *params.input_shape)).astype(np.int64)
+
+
+def random_radix_network(seed: int, timesteps: int = 4, **options) -> NetworkParams:
+    """``random_network`` as a radix parameter file (no TRE) whose bits vary in every spiking layer:
+    theta_n is layer n's median positive membrane over random inputs divided by 2^T, so about half
+    the positive neurons saturate (all T bits) and the rest spread over 0..2^T - 1."""
+    from .linear import LinearMap
+
+    params = random_network(seed, timesteps=timesteps, **options)
+    params.method, params.eta, params.kappa = "radix", 0.0, 1.0
+    value = random_inputs(params, 16, seed).reshape(16, -1)
+    for layer in params.spiking_layers:
+        layer.tre_charge = 0
+        membrane = np.rint(LinearMap.of(layer).apply(value, dtype=np.float64)).astype(np.int64)
+        positive = membrane[membrane > 0]
+        middle = int(np.median(positive)) if positive.size else 0
+        layer.threshold = max(1, middle // (1 << timesteps))
+        value = np.clip(membrane // layer.threshold, 0, (1 << timesteps) - 1)
+    return params

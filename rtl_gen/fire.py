@@ -1,7 +1,7 @@
 """Fire sweep: the per-step neuron update of one spiking layer over P lanes."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -20,15 +20,21 @@ class FireSweep(wiring.Component):
     """Sweeps every neuron of a spiking layer, P per cycle (one per lane).
 
     For lane l and lane-local address s = group * H * W + y * W + x (channel group * P + l):
-    ``V = V + I + bias + charge`` (``I``, layer 1's constant current, only when ``current_width``
-    is given), ``spike = V >= theta``, ``V -= theta`` on a spike (soft reset).
+    rate coding (``binary_steps`` = 0): ``V = V + I + bias + charge`` (``I``, layer 1's constant
+    current, only when ``current_width`` is given), ``spike = V >= theta``, ``V -= theta`` on a
+    spike (soft reset). Binary coding (radix, ``binary_steps`` = T): bit t = T - shift of the
+    compare-and-subtract, MSB first: ``V = V + I + bias`` at the first bit only (shift = T - 1: the
+    bias is the initial charge, added before the first compare), then ``spike = V >= theta << shift``,
+    ``V -= theta << shift`` on a spike.
 
     Members
     -------
     start : In(1)
         Pulse: sweep from the next cycle.
-    charge : In(unsigned)
+    charge : In(unsigned), rate coding only
         The TRE charge e_n(t) of this step, stable during the sweep.
+    shift : In(range(T)), binary coding with T > 1 only
+        T - t for bit t, stable during the sweep.
     rd_addr : Out
         Address s for the membrane (and current) banks, registered read.
     v_data : In(signed(width)).array(P); i_data : In(signed(current width)).array(P)
@@ -44,16 +50,17 @@ class FireSweep(wiring.Component):
     high in S+1..S+D+1.
     """
 
-    def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None):
+    def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None,
+                 binary_steps: int = 0):
         self.layer = layer
         self.lanes = lanes
         self.current_width = current_width
+        self.binary_steps = int(binary_steps)
         t = layer.target
         self.charge_shape = unsigned(bits_for(layer.tre_quotient + 1))
         width = layer.membrane_width
         members = {
             "start": In(1),
-            "charge": In(self.charge_shape),
             "rd_addr": Out(bits_for(t.depth_used - 1)),
             "v_data": In(signed(width)).array(lanes),
             "wr_addr": Out(bits_for(t.depth_used - 1)),
@@ -65,6 +72,10 @@ class FireSweep(wiring.Component):
         }
         if current_width is not None:
             members["i_data"] = In(signed(current_width)).array(lanes)
+        if not self.binary_steps:
+            members["charge"] = In(self.charge_shape)
+        elif self.binary_steps > 1:
+            members["shift"] = In(range(self.binary_steps))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -100,8 +111,17 @@ class FireSweep(wiring.Component):
         m.d.sync += [valid_b.eq(running), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
 
         theta = layer.threshold
+        steps = self.binary_steps
+        if steps:
+            top_level = theta << (steps - 1)
+            level = Signal(unsigned(bits_for(top_level)))
+            shift = self.shift if steps > 1 else 0
+            first = Signal()
+            m.d.comb += [level.eq(Const(theta, bits_for(theta)) << shift), first.eq(shift == steps - 1)]
+        else:
+            top_level = level = theta
         wide = signed(max(layer.membrane_width, self.current_width or 0, layer.bias_width,
-                          signed_bits_for(theta)) + 3)
+                          signed_bits_for(top_level)) + 3)
         mask = []
         for lane in range(lanes):
             groups = max(0, -(-(c_out - lane) // lanes))
@@ -115,10 +135,13 @@ class FireSweep(wiring.Component):
             m.d.comb += bp.addr.eq(g_b)
             total = Signal(wide, name=f"total{lane}")
             current = self.i_data[lane] if self.current_width is not None else 0
-            m.d.comb += total.eq(self.v_data[lane] + current + bp.data + self.charge)
+            if steps:
+                m.d.comb += total.eq(self.v_data[lane] + Mux(first, current + bp.data, 0))
+            else:
+                m.d.comb += total.eq(self.v_data[lane] + current + bp.data + self.charge)
             fired = Signal(name=f"fired{lane}")
-            m.d.comb += fired.eq((total >= theta) & (g_b < groups))
-            m.d.comb += self.wr_data[lane].eq(total - Mux(fired, theta, 0))
+            m.d.comb += fired.eq((total >= level) & (g_b < groups))
+            m.d.comb += self.wr_data[lane].eq(total - Mux(fired, level, 0))
             mask.append(fired)
         word = self.spikes.payload
         m.d.comb += [

@@ -85,7 +85,7 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
     manifest = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "top": "ecc_snn",
         "lanes": plan.lanes, "timesteps": plan.timesteps, "trace": bool(trace),
-        "tre_mode": plan.tre_mode,
+        "tre_mode": plan.tre_mode, "coding": plan.coding,
         "input": {"shape": list(plan.input_shape), "bits": plan.input_bits, "signed": plan.input_signed,
                   "order": "channel-major (c, y, x)"},
         "weight_bits": plan.weight_bits, "current_width": plan.current_width,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ecc_hw import radix
 from ecc_hw.golden import membrane_bounds
 from ecc_hw.linear import LinearMap
 from ecc_hw.params import NetworkParams
@@ -115,12 +116,18 @@ class HardwarePlan:
     lanes: int
     timesteps: int
     tre_mode: str
+    coding: str                      # "rate" (ecc, wn2017, rmp) or "binary" (radix, ecc_hw.radix)
     input_shape: tuple[int, int, int]
     input_bits: int
     input_signed: bool
     weight_bits: int
     current_width: int               # layer 1's constant-current RAM (without its bias)
     layers: list[LayerPlan] = field(default_factory=list)
+
+    @property
+    def binary(self) -> bool:
+        """Binary-coded (radix) neurons: a spike at step t weighs 2^(T-t); layers run one after another."""
+        return self.coding == "binary"
 
     @property
     def num_classes(self) -> int:
@@ -264,9 +271,6 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
     if getattr(params, "input_kind", "image") != "image":
         raise HardwareError(f"input kind {params.input_kind!r} is not implemented in hardware yet "
                             "(image input is)")
-    if params.method == "radix":
-        raise HardwareError("method 'radix' (binary-coded neurons) is not implemented in hardware yet; "
-                            "rate-coded methods (ecc, wn2017, rmp) are")
     if params.tre_mode not in ("spread", "initial"):
         raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
     if not 2 <= params.weight_bits <= MAX_WEIGHT_BITS:
@@ -289,14 +293,16 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
             raise HardwareError(f"{where}: threshold must be >= 1 and TRE charge >= 0")
     if tuple(params.layers[0].input_shape) != tuple(params.input_shape):
         raise HardwareError("layer 1's input shape differs from the network input shape")
+    binary = params.method == "radix"
     try:
-        bounds = membrane_bounds(params, timesteps)
+        bounds = (radix.membrane_bounds if binary else membrane_bounds)(params, timesteps)
     except (OverflowError, ValueError) as error:
         raise HardwareError(f"membrane bounds: {error}") from None
     first = LinearMap.of(params.layers[0])
     current_bound = int(first.max_abs_output(params.input_full_scale))
-    plan = HardwarePlan(lanes, timesteps, params.tre_mode, tuple(params.input_shape), params.input_bits,
-                        params.input_signed, params.weight_bits, signed_bits_for(current_bound))
+    plan = HardwarePlan(lanes, timesteps, params.tre_mode, "binary" if binary else "rate",
+                        tuple(params.input_shape), params.input_bits, params.input_signed, params.weight_bits,
+                        signed_bits_for(current_bound))
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         width = signed_bits_for(bounds[i])
@@ -306,11 +312,12 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
         bias = [int(b) for b in np.asarray(layer.bias, dtype=np.int64).reshape(-1)]
         if len(bias) != target.out_shape[0]:
             raise HardwareError(f"{where}: {len(bias)} biases for {target.out_shape[0]} channels")
-        scale = timesteps if not layer.spiking else 1
+        scale = timesteps if not (layer.spiking or binary) else 1   # rate: the output adds T biases
         lp = LayerPlan(i, target, layer.spiking, layer.neurons, width, bounds[i], bias,
                        signed_bits_for(max(abs(b) for b in bias) * scale))
         if layer.spiking:
             lp.threshold = int(layer.threshold)
+        if layer.spiking and not binary:                         # radix has no TRE
             lp.tre_charge = int(layer.tre_charge)
             lp.tre_quotient, lp.tre_remainder = divmod(lp.tre_charge, timesteps)
         plan.layers.append(lp)

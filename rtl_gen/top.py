@@ -1,4 +1,5 @@
-"""The top level: the whole converted network on chip (SPEC section 3), built from a plan."""
+"""The top level: the whole converted network on chip (SPEC section 3; radix files: ``ecc_hw.radix``),
+built from a plan."""
 from __future__ import annotations
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
@@ -69,8 +70,11 @@ class EccSnn(wiring.Component):
     clear (the deepest bank's used words), load (each pixel costs max(1, its fan-out cycles);
     zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n, then
     integration of its spikes into layer n+1; then the output words (two cycles each) and the
-    class word. ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per
-    that many cycles, latency the same (no two images overlap).
+    class word. Binary coding (radix, ``plan.binary``): the same phases with the loops swapped,
+    for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
+    spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once.
+    ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per that many
+    cycles, latency the same (no two images overlap).
     """
 
     def __init__(self, plan: HardwarePlan, trace: bool = False):
@@ -91,6 +95,11 @@ class EccSnn(wiring.Component):
         layers = plan.layers
         n_layers = len(layers)
         T = plan.timesteps
+        binary = plan.binary
+        t = Signal(bits_for(T), init=1)
+        if binary and T > 1:
+            shift = Signal(range(T), name="shift")   # the weight of step t's spikes is 2^shift
+            m.d.comb += shift.eq(T - t)
 
         # --- integration engines (layer 1: into the current RAM; others: into the membranes)
         walkers, lane_sets, target_banks = [], [], []
@@ -102,11 +111,14 @@ class EccSnn(wiring.Component):
             width = plan.current_width if idx == 0 else layer.membrane_width
             c_out = layer.target.out_shape[0]
             lane_units = []
+            max_shift = T - 1 if binary and idx > 0 else 0   # 0 for T = 1 too
             for lane in range(min(lanes, c_out)):
                 unit = SynapseLane(layer.target.weight_roms[lane], plan.weight_bits,
                                    update_layout(layer.target, value_shape), width,
-                                   pow2_depth(layer.target.depth_used), lane, lanes, c_out)
+                                   pow2_depth(layer.target.depth_used), lane, lanes, c_out, max_shift)
                 m.submodules[f"lane{idx + 1}_{lane}"] = unit
+                if max_shift:
+                    m.d.comb += unit.shift.eq(shift)
                 m.d.comb += [unit.update.valid.eq(walker.updates.valid),
                              unit.update.payload.eq(walker.updates.payload)]
                 lane_units.append(unit)
@@ -121,22 +133,24 @@ class EccSnn(wiring.Component):
         fires, buffers, charges, counters = [], [], [], []
         for layer in plan.spiking:
             idx = layer.index
-            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 else None)
+            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 else None, T if binary else 0)
             m.submodules[f"fire{idx + 1}"] = fire
+            if binary and T > 1:
+                m.d.comb += fire.shift.eq(shift)
             buf = SpikeBuffer(spike_word_layout(layer, lanes), layer.target.depth_used, lanes,
                               walkers[idx + 1].events.payload.shape())
             m.submodules[f"spikes{idx + 2}"] = buf
             m.d.comb += [buf.push.valid.eq(fire.spikes.valid), buf.push.payload.eq(fire.spikes.payload)]
             wiring.connect(m, buf.events, walkers[idx + 1].events)
-            charge = Signal(fire.charge_shape, name=f"charge{idx + 1}")
-            counter = Signal(bits_for(T - 1), name=f"tre{idx + 1}")
-            m.d.comb += fire.charge.eq(charge)
             fires.append(fire)
             buffers.append(buf)
-            charges.append(charge)
-            counters.append(counter)
+            if not binary:
+                charge = Signal(fire.charge_shape, name=f"charge{idx + 1}")
+                counter = Signal(bits_for(T - 1), name=f"tre{idx + 1}")
+                m.d.comb += fire.charge.eq(charge)
+                charges.append(charge)
+                counters.append(counter)
 
-        t = Signal(bits_for(T), init=1)
         clearing = Signal()
         clear_addr = Signal(bits_for(plan.clear_depth - 1))
         reading = Signal()
@@ -206,7 +220,7 @@ class EccSnn(wiring.Component):
             """Statements (in the current FSM branch) that start layer idx's sweep next cycle."""
             layer = layers[idx]
             m.d.comb += [fires[idx].start.eq(1), buffers[idx].clear.eq(1)]
-            if plan.tre_mode == "spread":
+            if plan.tre_mode == "spread" and not binary:
                 q, r = layer.tre_quotient, layer.tre_remainder
                 c = counters[idx]
                 wrap = c + r >= T
@@ -235,13 +249,17 @@ class EccSnn(wiring.Component):
         first = Signal()
         m.submodules.output_bias = tb_rom = Memory(
             shape=signed(out_layer.bias_width), depth=rom_depth(len(out_layer.bias)),
-            init=[T * b for b in out_layer.bias])
+            init=[b if binary else T * b for b in out_layer.bias])   # rate coding adds the bias T times
         tb_port = tb_rom.read_port(domain="comb")
         m.d.comb += [tb_port.addr.eq(r_channel), read_addr.eq(r_group * out_hw + r_pos)]
         lane_data = Array([rp.data for rp, _ in target_banks[-1].ports]
                           + [0] * (lanes - out_lanes))
         out_value = Signal(signed(out_layer.membrane_width))
         m.d.comb += out_value.eq(lane_data[r_lane] + tb_port.data)
+
+        def start_readout():
+            m.d.sync += [r_lane.eq(0), r_group.eq(0), r_pos.eq(0), r_index.eq(0), r_channel.eq(0), first.eq(1)]
+            goto("READ")
 
         with m.Switch(state):
             with m.Case(codes["CLEAR"]):
@@ -278,13 +296,21 @@ class EccSnn(wiring.Component):
                 with m.Case(codes[f"INTEGRATE{idx + 2}"]):
                     m.d.comb += buffers[idx].enable.eq(1)
                     with m.If(~buffers[idx].pending & ~engine_busy(idx + 1)):
-                        if idx + 1 < n_layers - 1:
+                        if binary:        # layer by layer: bits t = 1..T of layer n, then layer n+1
+                            with m.If(t == T):
+                                if idx + 1 < n_layers - 1:
+                                    m.d.sync += t.eq(1)
+                                    start_fire(idx + 1)
+                                else:
+                                    start_readout()
+                            with m.Else():
+                                m.d.sync += t.eq(t + 1)
+                                start_fire(idx)
+                        elif idx + 1 < n_layers - 1:
                             start_fire(idx + 1)
                         else:
                             with m.If(t == T):
-                                m.d.sync += [r_lane.eq(0), r_group.eq(0), r_pos.eq(0), r_index.eq(0),
-                                             r_channel.eq(0), first.eq(1)]
-                                goto("READ")
+                                start_readout()
                             with m.Else():
                                 m.d.sync += t.eq(t + 1)
                                 start_fire(0)

@@ -54,3 +54,10 @@ def test_cycle_model_needs_spikes_and_images():
         cycles_per_image(params, golden.run(params, x_q), 2, x_q=x_q)
     with pytest.raises(ValueError, match="x_q is required"):
         cycles_per_image(params, golden.run(params, x_q, record_spikes=True), 2)
+
+
+
+def test_integration_cost_does_not_depend_on_the_start_cycle():
+    # Why one loop serves both schedules (step-major rate coding, layer-major radix).
+    lengths = np.array([0, 3, 1, 0, 5])
+    assert _integration(1000, lengths) - 1000 == _integration(7, lengths) - 7

