@@ -154,7 +154,7 @@ def _generate(args) -> None:
     from . import params
 
     manifest = generate(params.load(args.net), args.output, lanes=args.lanes, trace=args.trace,
-                        timesteps=args.timesteps)
+                        timesteps=args.timesteps, memory=args.memory)
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
 
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--lanes", type=int, default=8)
     generate.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
     generate.add_argument("--trace", action="store_true", help="add the spike trace stream")
+    generate.add_argument("--memory", default="bram", choices=("bram", "spram"),
+                          help="banks in dual-port block RAM (default) or in iCE40 UP5K SPRAM (half rate)")
     generate.set_defaults(run=_generate)
 
     verify = commands.add_parser("verify", help="co-simulate the generated design against the golden "
@@ -280,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--idle", type=int, default=64, help="input idle gap probability, per 256")
     verify.add_argument("--stall", type=int, default=64, help="output back-pressure probability, per 256")
     verify.add_argument("--build-dir", default=None, help="build cache (default build/sim)")
+    verify.add_argument("--memory", default="bram", choices=("bram", "spram"),
+                        help="the design's banks: block RAM or iCE40 UP5K SPRAM (as for the iCEBreaker)")
     verify.set_defaults(run=_verify)
 
     build = commands.add_parser("build", help="parameter folder -> FPGA bitstream + report (YoWASP tools)")
