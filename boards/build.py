@@ -100,7 +100,7 @@ def fit_check(board: Board, plan) -> dict:
     if p["bram"] > board.limits["bram"]:
         big = max(p["memories"], key=lambda m: m["blocks"])
         raise FitError(f"{where}: block RAM needs {p['bram']} of {board.limits['bram']} blocks "
-                       f"({p['memory_bits']:,} memory bits; largest {big['name']} {big['count']}x"
+                       f"({p['bram_bits']:,} memory bits; largest {big['name']} {big['count']}x"
                        f"{big['depth']}x{big['width']} = {big['blocks']} blocks)")
     if p["lut"] > board.limits["lut"]:
         raise FitError(f"{where}: logic needs about {p['lut']:,} of {board.limits['lut']:,} LUTs")
