@@ -36,7 +36,7 @@ class SpramStackUnit(Elaboratable):
     Per SPRAM and cycle: if a bank on it writes, the SPRAM writes (the first writer's address; the
     writers' fields under the nibble mask, so banks sharing a word keep each other's bits); otherwise
     it reads at the address of the first bank (in ``bank()`` order) whose ``req`` is high. Latency:
-    registered read, data one cycle after the address; the read output holds during a write cycle.
+    registered read, data one cycle after the address (no user reads it after a write cycle).
     Throughput: one access (read or write) per SPRAM per cycle, so the users read in one cycle and
     write in the next (the caller's schedule guarantees that two banks on one SPRAM never need
     different addresses in one cycle; it is not checked in hardware).

@@ -184,7 +184,7 @@ def test_spram_mnist_bench_verilator(mnist_net, mnist_images, bench_cache):
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
 
-def test_spram_bench_fails_when_the_write_mask_is_ignored(bench_cache, sim_build_root, tmp_path, monkeypatch):
+def test_spram_bench_fails_when_the_write_mask_is_ignored(sim_build_root, tmp_path, monkeypatch):
     """Mutation: an SPRAM model that writes whole words clobbers the current beside the membrane in
     the shared SPRAM word (and vice versa): the bench must see it."""
     model = tmp_path / "sb_spram256ka.v"
