@@ -303,6 +303,8 @@ def print_report(report: dict, console=None) -> None:
         share = f" ({100 * entry['used'] / avail:.1f}%)" if avail else ""
         table.add_row(label, f"{entry['used']:,} / {avail:,}{share}" if avail else f"{entry['used']:,}")
     table.add_row("memories in logic", ", ".join(report["memories_in_logic"]) or "none")
+    if report.get("memories_in_spram"):
+        table.add_row("memories in SPRAM", ", ".join(report["memories_in_spram"]))
     table.add_row("clock", f"{report['clock_mhz']:g} MHz" + (" (PLL)" if report["pll"] else ""))
     table.add_row("post-route Fmax", f"{report['fmax_mhz']:.1f} MHz "
                   + ("[green]met[/]" if report["timing_met"] else "[red]NOT met[/]"))
