@@ -37,6 +37,19 @@ def test_build_that_cannot_fit_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_mnist_at_two_lanes_is_refused_for_spram_writing_nothing(tmp_path, capsys):
+    """The bundled network fits the iCEBreaker at P = 1 only: P = 2 needs 7 of its 4 SPRAMs."""
+    from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL
+    net, out = tmp_path / "net", tmp_path / "out"
+    assert main(["convert", str(BUNDLED_MODEL), "--calib", str(BUNDLED_CALIB), "--timesteps", "32",
+                 "-o", str(net)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(net), "--board", "icebreaker", "--lanes", "2", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "at 2 lanes: SPRAM needs 7 of 4 blocks" in err
+    assert not out.exists()
+
+
 def test_small_ice40_build_is_deterministic(tmp_path, capsys):
     """One small network built twice for the iCEBreaker: same Verilog, same bitstream; the report
     has the resources (SPRAM too), Fmax, cycles and no memory in logic. Cold YoWASP caches cost ~50 s."""
