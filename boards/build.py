@@ -26,6 +26,9 @@ SEED = 1
 # (UART, framing, controller, walkers) plus a part per lane and layer (multiply-add, fire, muxes).
 LUT_BASE = {"ice40": 1100, "ecp5": 1100}
 LUT_PER_LANE_LAYER = {"ice40": 110, "ecp5": 210}
+# SPRAM banks (iCEBreaker): the per-SPRAM address, mask and data multiplexers and the read-then-write
+# schedule; fitted to the bundled network at P = 1 (2,037 LUTs for a prediction of 1,430 without it).
+LUT_PER_SPRAM = 150
 
 
 # Names of the design's memories with registered read ports (rtl_gen and the board top).
@@ -52,8 +55,9 @@ def _tool(name: str) -> str:
 
 
 def sync_memories(plan, image_pixels: int) -> list[dict]:
-    """The memories with registered read ports (they must become block RAM)."""
-    mems = [dict(m) for m in plan.memories() if not m["name"].endswith(("_rows", "_cols"))]
+    """The memories with registered read ports that must become block RAM (those in SPRAM are not)."""
+    mems = [dict(m) for m in plan.memories()
+            if not m["name"].endswith(("_rows", "_cols")) and m["kind"] != "spram"]
     depth = max(2, 1 << (image_pixels - 1).bit_length())
     mems.append({"name": "uart_image_buffer", "count": 1, "depth": depth, "width": 8, "kind": "ram"})
     return mems
@@ -64,24 +68,43 @@ def blocks_for(board: Board, depth: int, width: int) -> int:
 
 
 def predict(board: Board, plan) -> dict:
-    """Predicted block RAMs, memory bits and LUTs of the board top."""
+    """Predicted block RAMs, SPRAMs, memory bits (block RAM + SPRAM fields) and LUTs of the board top."""
     c, h, w = plan.input_shape
     mems = sync_memories(plan, c * h * w)
     for m in mems:
         m["blocks"] = m["count"] * blocks_for(board, m["depth"], m["width"])
     bits = sum(m["count"] * m["depth"] * m["width"] for m in mems)
+    spram = plan.spram
     luts = LUT_BASE[board.family] + LUT_PER_LANE_LAYER[board.family] * plan.lanes * len(plan.layers)
-    return {"memories": mems, "bram": sum(m["blocks"] for m in mems), "memory_bits": bits, "lut": luts}
+    luts += LUT_PER_SPRAM * (spram.blocks if spram else 0)
+    return {"memories": mems, "bram": sum(m["blocks"] for m in mems), "lut": luts,
+            "memory_bits": bits + (spram.bits if spram else 0), "bram_bits": bits,
+            "spram": spram.blocks if spram else 0, "spram_bits": spram.bits if spram else 0,
+            "spram_stacks": {s.name: {"columns": s.columns, "width": s.width, "depth": s.depth,
+                                      "regions": [r.name for r in s.regions]}
+                             for s in ((spram.state, spram.spikes) if spram else ())}}
 
 
 def fit_check(board: Board, plan) -> dict:
     """Raise ``FitError`` (one line) when the predicted design cannot fit ``board``."""
+    from rtl_gen.spram_layout import SPRAM_WIDTH, SPRAM_WORDS
+
     p = predict(board, plan)
     where = f"does not fit {board.title} at {plan.lanes} lanes"
+    if plan.spram is not None:
+        deep = plan.spram.too_deep()
+        if deep is not None:
+            raise FitError(f"{where}: SPRAM {deep.name} stack needs {deep.depth:,} of {SPRAM_WORDS:,} words "
+                           f"(regions {', '.join(f'{r.name} {r.depth:,}' for r in deep.regions)})")
+        if p["spram"] > board.limits.get("spram", 0):
+            state, spikes = plan.spram.state, plan.spram.spikes
+            raise FitError(f"{where}: SPRAM needs {p['spram']} of {board.limits.get('spram', 0)} blocks "
+                           f"(state word {state.width} bits = {state.columns} x {SPRAM_WIDTH}, spike word "
+                           f"{spikes.width} bits = {spikes.columns} x {SPRAM_WIDTH}; {p['spram_bits']:,} bits)")
     if p["bram"] > board.limits["bram"]:
         big = max(p["memories"], key=lambda m: m["blocks"])
         raise FitError(f"{where}: block RAM needs {p['bram']} of {board.limits['bram']} blocks "
-                       f"({p['memory_bits']:,} memory bits; largest {big['name']} {big['count']}x"
+                       f"({p['bram_bits']:,} memory bits; largest {big['name']} {big['count']}x"
                        f"{big['depth']}x{big['width']} = {big['blocks']} blocks)")
     if p["lut"] > board.limits["lut"]:
         raise FitError(f"{where}: logic needs about {p['lut']:,} of {board.limits['lut']:,} LUTs")
@@ -185,7 +208,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         raise UserError(f"unknown board {board_name!r} (choose from {', '.join(BOARDS)})")
     board = BOARDS[board_name]
     params = params_mod.load(net)
-    plan = make_plan(params, lanes, timesteps)
+    plan = make_plan(params, lanes, timesteps, board.memory)
     prediction = fit_check(board, plan)                       # before anything is written
     tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
                                             "icepack" if board.family == "ice40" else "ecppack")}
@@ -233,7 +256,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         from ecc_hw.cycle_model import cycles_per_image
         x_q, described = _images(params, data, limit)
         result = golden.run(params, x_q, timesteps=plan.timesteps, record_spikes=True)
-        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q)
+        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q, memory=board.memory)
 
     stat = json.loads((outdir / "yosys_stat.json").read_text())
     pnr = json.loads((outdir / "pnr_report.json").read_text())
@@ -247,8 +270,11 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         "pll": abs(clock - board.board_clock_mhz) > 1e-6, "baud": baud, "clocks_per_bit": clocks_per_bit,
         "fmax_mhz": round(fmax, 2), "timing_met": fmax >= clock, "seed": seed,
         "resources": {k: {"used": v, "available": board.limits.get(k)} for k, v in used.items()},
-        "predicted": {"bram": prediction["bram"], "lut": prediction["lut"],
-                      "memory_bits": prediction["memory_bits"]},
+        "memory": board.memory,
+        "predicted": {"bram": prediction["bram"], "spram": prediction["spram"], "lut": prediction["lut"],
+                      "memory_bits": prediction["memory_bits"], "spram_bits": prediction["spram_bits"],
+                      "spram_stacks": prediction["spram_stacks"]},
+        "memories_in_spram": sorted(m["name"] for m in plan.memories() if m["kind"] == "spram"),
         "memories_in_block_ram": block,
         "memories_in_logic": [name for name in logic if must_be_block_ram(name)],
         "tables_in_logic": [name for name in logic if not must_be_block_ram(name)],
@@ -281,6 +307,8 @@ def print_report(report: dict, console=None) -> None:
         share = f" ({100 * entry['used'] / avail:.1f}%)" if avail else ""
         table.add_row(label, f"{entry['used']:,} / {avail:,}{share}" if avail else f"{entry['used']:,}")
     table.add_row("memories in logic", ", ".join(report["memories_in_logic"]) or "none")
+    if report.get("memories_in_spram"):
+        table.add_row("memories in SPRAM", ", ".join(report["memories_in_spram"]))
     table.add_row("clock", f"{report['clock_mhz']:g} MHz" + (" (PLL)" if report["pll"] else ""))
     table.add_row("post-route Fmax", f"{report['fmax_mhz']:.1f} MHz "
                   + ("[green]met[/]" if report["timing_met"] else "[red]NOT met[/]"))

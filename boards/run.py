@@ -66,7 +66,7 @@ def run_cli(args) -> None:
     predictions = np.array([r.prediction for r in results])
     membranes = np.stack([r.membranes for r in results])
     cycles = np.array([r.cycles for r in results])
-    model = cycles_per_image(net, gold, args.lanes, x_q=x_q)
+    model = cycles_per_image(net, gold, args.lanes, x_q=x_q, memory=args.memory)
     agree = float(np.mean(predictions == gold.predictions))
     same_v = bool(np.array_equal(membranes, gold.output_membrane))
     print(f"{len(results)} images: accuracy {100 * np.mean(predictions == y):.2f}% "

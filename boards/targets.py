@@ -1,12 +1,13 @@
 """Board targets: platform, clock (PLL), pins, memory policy and resource limits.
 
-Memory policy (both boards): every memory with a registered read port (weights, membranes,
-first-layer currents, spike buffers, the UART image buffer) is marked ``ram_style = "block"`` before
-synthesis so that Yosys maps it to block RAM, never to LUTs or flip-flops; the build fails if any of
-them ends up in logic. Only the fan-out walker's small address tables and the bias ROMs (read
-asynchronously, a few hundred bits) are logic. The UP5K's SPRAM (SB_SPRAM256KA) is single-ported:
-the accelerator's banks read and write different words in the same cycle (simple dual port), so
-they cannot live in SPRAM as the design stands (see the fit check's message).
+Memory policy: every memory with a registered read port (weights, membranes, first-layer
+currents, spike buffers, the UART image buffer) is marked ``ram_style = "block"`` before synthesis
+so that Yosys maps it to block RAM, never to LUTs or flip-flops; the build fails if any of them ends
+up in logic. Only the fan-out walker's small address tables and the bias ROMs (read asynchronously,
+a few hundred bits) are logic. The iCEBreaker builds with ``memory="spram"``: the membranes,
+currents and spike buffers go to the UP5K's four single-port SB_SPRAM256KA (instantiated by
+``rtl_gen.spram``; the banks are read in one cycle and written in the next, half the update rate),
+the weights stay in its 30 block RAMs. The ULX3S keeps every bank in dual-port block RAM.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Board:
     bram_bits: int                  # bits per block RAM
     bram_shapes: tuple              # (depth, width) configurations of one block RAM
     labels: dict = field(default_factory=dict)   # resource -> column label
+    memory: str = "bram"            # the banks' memory (rtl_gen.plan.make_plan): "bram" | "spram"
 
     def platform(self):
         if self.name == "icebreaker":
@@ -49,7 +51,8 @@ BOARDS = {
         nextpnr_args=("--up5k", "--package", "sg48"),
         limits={"lut": 5280, "ff": 5280, "lc": 5280, "bram": 30, "spram": 4, "dsp": 8},
         bram_bits=4096, bram_shapes=((256, 16), (512, 8), (1024, 4), (2048, 2)),
-        labels={"lc": "LC", "bram": "BRAM (4 kbit)", "spram": "SPRAM", "dsp": "DSP"}),
+        labels={"lc": "LC", "bram": "BRAM (4 kbit)", "spram": "SPRAM (256 kbit)", "dsp": "DSP"},
+        memory="spram"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", title="ULX3S 85F (ECP5 LFE5U-85F)", device="LFE5U-85F-6BG381C", family="ecp5",
         board_clock_mhz=25.0, default_clock_mhz=37.5, baud=1_000_000,

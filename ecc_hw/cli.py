@@ -154,7 +154,7 @@ def _generate(args) -> None:
     from . import params
 
     manifest = generate(params.load(args.net), args.output, lanes=args.lanes, trace=args.trace,
-                        timesteps=args.timesteps)
+                        timesteps=args.timesteps, memory=args.memory)
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
 
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--lanes", type=int, default=8)
     generate.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
     generate.add_argument("--trace", action="store_true", help="add the spike trace stream")
+    generate.add_argument("--memory", default="bram", choices=("bram", "spram"),
+                          help="banks in dual-port block RAM (default) or in iCE40 UP5K SPRAM (half rate)")
     generate.set_defaults(run=_generate)
 
     verify = commands.add_parser("verify", help="co-simulate the generated design against the golden "
@@ -280,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--idle", type=int, default=64, help="input idle gap probability, per 256")
     verify.add_argument("--stall", type=int, default=64, help="output back-pressure probability, per 256")
     verify.add_argument("--build-dir", default=None, help="build cache (default build/sim)")
+    verify.add_argument("--memory", default="bram", choices=("bram", "spram"),
+                        help="the design's banks: block RAM or iCE40 UP5K SPRAM (as for the iCEBreaker)")
     verify.set_defaults(run=_verify)
 
     build = commands.add_parser("build", help="parameter folder -> FPGA bitstream + report (YoWASP tools)")
@@ -302,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,)")
     run.add_argument("-n", "--count", type=int, default=100, help="images to send")
     run.add_argument("--lanes", type=int, default=8, help="lanes of the build (for the cycle check)")
+    run.add_argument("--memory", default="bram", choices=("bram", "spram"),
+                     help="banks of the build (for the cycle check): spram for an iCEBreaker build")
     run.add_argument("--baud", type=int, default=1_000_000)
     run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     run.set_defaults(run=_run_board)

@@ -27,6 +27,14 @@ Binary-coded (radix) parameter files: the same phases with the same costs, in th
 n = 1..N-1, t = 1..T (each layer fires its T bits before the next layer fires). A phase's cost
 depends only on its own spikes, not on the cycle it starts in, so the count is the same sum as
 for the step-major order, and one loop serves both.
+
+Memory schedules (``memory``): with ``"bram"`` every bank is a simple dual-port RAM and the above
+holds as written (issue interval r = 1). With ``"spram"`` (the iCEBreaker's SB_SPRAM256KA, single
+ported) every membrane, current and spike-buffer bank shares single-port SPRAMs, so each bank is read
+in one cycle and written in the next: the walkers issue one update every r = 2 cycles (an event of
+walk length L costs 2L cycles, its last update is issued 2L - 1 cycles after it is accepted), a fire
+sweep of D words lasts 2D + FIRE_OVERHEAD - 1 cycles, and the clear phase writes the stacked banks one
+after the other: ``sum_n G_n H_n W_n`` cycles (``rtl_gen.spram_layout``).
 """
 from __future__ import annotations
 
@@ -40,6 +48,14 @@ LANE_DRAIN = 3         # an update issued in cycle U is written in U + 2; the st
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 2  # read address, then the result word
 CLASS_WORDS = 1
+MEMORIES = ("bram", "spram")
+
+
+def issue_interval(memory: str) -> int:
+    """Cycles between two updates of one bank: 1 (dual-port BRAM) or 2 (single-port SPRAM)."""
+    if memory not in MEMORIES:
+        raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
+    return 1 if memory == "bram" else 2
 
 
 def _groups(channels: int, lanes: int) -> int:
@@ -74,26 +90,29 @@ def sweep_order(layer, lanes: int) -> np.ndarray:
     return index[np.lexsort((channel % lanes, pos, channel // lanes))]
 
 
-def constants(params: NetworkParams, lanes: int) -> dict:
+def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
     """The model's constants (for the generator's manifest)."""
-    return {"clear_cycles": max(sweep_words(layer, lanes) for layer in params.layers),
+    words = [sweep_words(layer, lanes) for layer in params.layers]
+    interval = issue_interval(memory)
+    return {"clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
             "fire_overhead": FIRE_OVERHEAD, "lane_drain": LANE_DRAIN,
             "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
             "class_words": CLASS_WORDS,
             "sweep_words": [sweep_words(layer, lanes) for layer in params.spiking_layers]}
 
 
-def _integration(start: int, lengths: np.ndarray) -> int:
-    """Cycle in which the phase after an integration phase starting at ``start`` begins."""
+def _integration(start: int, lengths: np.ndarray, interval: int = 1) -> int:
+    """Cycle in which the phase after an integration phase starting at ``start`` begins (walks of
+    ``lengths`` updates, one update every ``interval`` cycles)."""
     if len(lengths) == 0:
         return start
-    cost = np.maximum(lengths, 1)
+    cost = np.maximum(lengths * interval, 1)
     accept = start + np.cumsum(cost) - cost
     end = int(accept[-1]) + 1
     busy = np.flatnonzero(lengths > 0)
     if len(busy):
         k = busy[-1]
-        end = max(end, int(accept[k] + lengths[k]) + LANE_DRAIN)
+        end = max(end, int(accept[k] + interval * lengths[k] - (interval - 1)) + LANE_DRAIN)
     return end
 
 
@@ -105,9 +124,11 @@ def _spikes_of(golden_result_or_spikes):
 
 
 def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
-                     timesteps: int | None = None, x_q: np.ndarray | None = None) -> np.ndarray:
+                     timesteps: int | None = None, x_q: np.ndarray | None = None,
+                     memory: str = "bram") -> np.ndarray:
     """Exact cycles of one inference per image (see the module docstring for what is counted).
 
+    ``memory``: the banks' memory schedule, ``"bram"`` or ``"spram"`` (module docstring).
     ``golden_result_or_spikes``: a ``GoldenResult`` run with ``record_spikes=True``, or its
     ``spikes`` list. ``x_q`` (N, C, H, W): the quantised images, needed because the load phase
     skips zero pixels.
@@ -118,7 +139,8 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     layers = params.layers
     images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
-    consts = constants(params, lanes)
+    consts = constants(params, lanes, memory)
+    interval = consts["issue_interval"]
     load_walk = walk_cycles(layers[0], lanes)
     walks = [walk_cycles(layer, lanes) for layer in layers[1:]]
     orders = [sweep_order(layer, lanes) for layer in params.spiking_layers]
@@ -126,12 +148,12 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     out = np.zeros(len(images), dtype=np.int64)
     for i, image in enumerate(images):
         cycle = consts["clear_cycles"]
-        cycle = _integration(cycle, np.where(image != 0, load_walk, 0))
+        cycle = _integration(cycle, np.where(image != 0, load_walk, 0), interval)
         for t in range(timesteps):
             for n in range(len(params.spiking_layers)):
-                cycle += words[n] + FIRE_OVERHEAD
+                cycle += interval * words[n] + FIRE_OVERHEAD - (interval - 1)
                 fired = orders[n][spikes[n][t, i, orders[n]]]
-                cycle = _integration(cycle, walks[n][fired])
+                cycle = _integration(cycle, walks[n][fired], interval)
         out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS
     return out
 

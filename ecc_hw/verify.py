@@ -40,6 +40,7 @@ SIMULATORS = ("icarus", "verilator")
 SIM_DIR = Path(__file__).resolve().parent.parent / "sim"
 WRAPPER = SIM_DIR / "tb_ecc_snn.v"
 WAIVER = SIM_DIR / "verilator_waiver.vlt"
+SPRAM_MODEL = SIM_DIR / "sb_spram256ka.v"   # designs generated with memory="spram"
 TOPLEVEL = "tb_ecc_snn"
 TEST_MODULE = "sim.network_tb"
 MAX_IMAGES_PER_RUN = 256
@@ -94,6 +95,7 @@ class Design:
     verilog_hash: str
     lanes: int
     timesteps: int
+    memory: str = "bram"
 
     @property
     def verilog(self) -> Path:
@@ -108,14 +110,15 @@ def _params_digest(params) -> bytes:
         return (Path(tmp) / "net" / params_io.MANIFEST).read_bytes()
 
 
-def prepare_design(params, lanes: int, timesteps: int | None = None, build_root: Path | None = None) -> Design:
-    """Generate (or reuse) the traced design for ``params`` at ``lanes`` and T."""
+def prepare_design(params, lanes: int, timesteps: int | None = None, build_root: Path | None = None,
+                   memory: str = "bram") -> Design:
+    """Generate (or reuse) the traced design for ``params`` at ``lanes``, T and ``memory``."""
     import amaranth
 
     timesteps = int(params.timesteps if timesteps is None else timesteps)
     root = Path(build_root or default_build_root())
     sources = [p.read_bytes() for p in sorted(GENERATOR_DIR.glob("*.py"))]
-    key = _sha256(_params_digest(params), f"{lanes}/{timesteps}/{amaranth.__version__}".encode(), *sources)
+    key = _sha256(_params_digest(params), f"{lanes}/{timesteps}/{memory}/{amaranth.__version__}".encode(), *sources)
     folder = root / "designs" / key[:16]
     if not (folder / "manifest.json").is_file():
         os.environ["AMARANTH_USE_YOSYS"] = "builtin"
@@ -123,14 +126,14 @@ def prepare_design(params, lanes: int, timesteps: int | None = None, build_root:
         try:
             from rtl_gen.generate import generate
 
-            generate(params, tmp, lanes=lanes, trace=True, timesteps=timesteps)
+            generate(params, tmp, lanes=lanes, trace=True, timesteps=timesteps, memory=memory)
             folder.parent.mkdir(parents=True, exist_ok=True)
             if not folder.exists():
                 os.replace(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     manifest = json.loads((folder / "manifest.json").read_text())
-    return Design(folder, manifest, _sha256((folder / "ecc_snn.v").read_bytes()), lanes, timesteps)
+    return Design(folder, manifest, _sha256((folder / "ecc_snn.v").read_bytes()), lanes, timesteps, memory)
 
 
 # ---------------------------------------------------------------------------------------------- builds
@@ -211,7 +214,9 @@ def build(design: Design, simulator: str, build_root: Path | None = None, waves:
     if waves is None:
         waves = simulator == "icarus"
     root = Path(build_root or default_build_root())
+    models = [SPRAM_MODEL] if design.memory == "spram" else []
     key = _sha256(BUILD_FORMAT.encode(), design.verilog_hash.encode(), WRAPPER.read_bytes(), WAIVER.read_bytes(),
+                  *(model.read_bytes() for model in models),
                   json.dumps(_wrapper_parameters(design.manifest), sort_keys=True).encode(),
                   simulator.encode(), str(waves).encode())
     build_dir = root / f"{simulator}-{key[:16]}{'-waves' if waves and simulator == 'verilator' else ''}"
@@ -219,10 +224,10 @@ def build(design: Design, simulator: str, build_root: Path | None = None, waves:
     stamp = build_dir / "built.json"
     started = time.perf_counter()
     if not stamp.is_file():
-        sources = [design.verilog, WRAPPER]
+        sources = [design.verilog, *models, WRAPPER]
         build_args = []
         if simulator == "icarus":
-            sources = [_icarus_copy(design.verilog, build_dir), WRAPPER]
+            sources = [_icarus_copy(design.verilog, build_dir), *models, WRAPPER]
         if simulator == "verilator":
             sources = [VerilatorControlFile(WAIVER)] + sources
             # the runner asks for every signal to be public (--public-flat-rw), which stops most of
@@ -448,12 +453,12 @@ class Expected:
     cycles: np.ndarray
 
 
-def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int) -> Expected:
+def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: str = "bram") -> Expected:
     from . import golden
     from .cycle_model import cycles_per_image
 
     ref = golden.run(params, x_q, timesteps, record_spikes=True)
-    cycles = cycles_per_image(params, ref, lanes, timesteps, x_q=x_q)
+    cycles = cycles_per_image(params, ref, lanes, timesteps, x_q=x_q, memory=memory)
     return Expected([s.copy() for s in ref.spikes], ref.output_membrane.copy(), ref.predictions.copy(),
                     np.asarray(cycles, dtype=np.int64))
 
@@ -564,8 +569,11 @@ def waveform_of_image(bench: Bench, image: np.ndarray, walk_lengths, number: int
 
 def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int | None = None,
            stimulus: Stimulus = Stimulus(), build_root: Path | None = None, waves_on_mismatch: bool = True,
-           mutate=None, bench: Bench | None = None, log=None) -> dict:
+           mutate=None, bench: Bench | None = None, log=None, memory: str = "bram") -> dict:
     """Run the network bench; return the JSON report, raise ``VerificationFailed`` on any mismatch.
+
+    ``memory``: the banks' memory (``"bram"``, or ``"spram"`` as on the iCEBreaker); ignored when
+    ``bench`` is given (the bench's design decides).
 
     ``mutate(expected)``, if given, alters the expectations before the check (mutation tests).
     ``bench`` reuses a prepared build (tests share one per design and session).
@@ -573,12 +581,13 @@ def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int |
     timesteps = int(params.timesteps if timesteps is None else timesteps)
     build_seconds = 0.0
     if bench is None:
-        design = prepare_design(params, lanes, timesteps, build_root)
+        design = prepare_design(params, lanes, timesteps, build_root, memory)
         built = build(design, simulator, build_root, log=log)
         build_seconds = built.build_seconds
         bench = Bench(built)
     x_q = np.asarray(x_q, dtype=np.int64)
-    expected = expected_for(params, x_q, lanes, timesteps)
+    memory = bench.build.design.memory
+    expected = expected_for(params, x_q, lanes, timesteps, memory)
     if mutate is not None:
         mutate(expected)
     from .cycle_model import walk_cycles
@@ -588,7 +597,7 @@ def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int |
     simulated = int(record.cycles.sum())
     report = {
         "images": int(len(x_q)), "simulator": simulator, "lanes": int(lanes), "timesteps": timesteps,
-        "spike_mismatches": result.spike_mismatches, "membrane_mismatches": result.membrane_mismatches,
+        "memory": memory, "spike_mismatches": result.spike_mismatches, "membrane_mismatches": result.membrane_mismatches,
         "prediction_mismatches": result.prediction_mismatches, "cycle_mismatches": result.cycle_mismatches,
         "protocol_errors": result.protocol_errors,
         "cycles_per_image": record.gap_free_cycles.tolist(),
@@ -636,7 +645,7 @@ def run_cli(args) -> int:
     from rtl_gen.errors import HardwareError
     try:
         report = verify(net, x_q, args.sim, args.lanes, args.timesteps, stimulus, build_root,
-                        log=lambda line: print(line, flush=True))
+                        log=lambda line: print(line, flush=True), memory=args.memory)
         status = 0
         print(f"{args.sim}: {report['images']} images, P={report['lanes']}, T={report['timesteps']}: "
               f"0 spike, 0 prediction, 0 membrane, 0 cycle mismatches; "

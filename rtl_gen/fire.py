@@ -47,11 +47,13 @@ class FireSweep(wiring.Component):
 
     Latency and throughput: after ``start`` in cycle S, addresses s = 0..D-1 are read in cycles
     S+1..S+D (D = groups * H * W) and written, with their spikes out, one cycle later; ``busy`` is
-    high in S+1..S+D+1.
+    high in S+1..S+D+1. With ``interval=2`` (single-port banks) address s is read in cycle S+1+2s
+    and written in S+2+2s, so reads and writes never share a cycle; ``busy`` is high in S+1..S+2D.
     """
 
     def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None,
-                 binary_steps: int = 0):
+                 binary_steps: int = 0, interval: int = 1):
+        self.interval = interval
         self.layer = layer
         self.lanes = lanes
         self.current_width = current_width
@@ -87,7 +89,14 @@ class FireSweep(wiring.Component):
         y = Signal(bits_for(h - 1))
         x = Signal(bits_for(w - 1))
         s = Signal(bits_for(t.depth_used - 1))
-        with m.If(running):
+        if self.interval == 1:
+            step = running
+        else:
+            step = Signal()
+            pause = Signal()             # the write cycle after each read
+            m.d.comb += step.eq(running & ~pause)
+            m.d.sync += pause.eq(step)
+        with m.If(step):
             m.d.sync += s.eq(s + 1)
             with m.If(x == w - 1):
                 m.d.sync += x.eq(0)
@@ -108,7 +117,7 @@ class FireSweep(wiring.Component):
         y_b = Signal.like(y)
         x_b = Signal.like(x)
         s_b = Signal.like(s)
-        m.d.sync += [valid_b.eq(running), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
+        m.d.sync += [valid_b.eq(step), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
 
         theta = layer.threshold
         steps = self.binary_steps

@@ -65,12 +65,15 @@ def to_verilog(dut: EccSnn) -> str:
 
 
 def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
-             timesteps: int | None = None) -> dict:
+             timesteps: int | None = None, memory: str = "bram") -> dict:
     """Write ``out_dir/ecc_snn.v`` and ``out_dir/manifest.json`` (each atomically); return the manifest.
+
+    ``memory="spram"`` puts the banks in SB_SPRAM256KA instances (iCE40 UP5K; simulate them with
+    ``sim/sb_spram256ka.v``).
 
     Raises ``rtl_gen.errors.HardwareError`` before elaborating anything it cannot build.
     """
-    plan = make_plan(params, lanes, timesteps)
+    plan = make_plan(params, lanes, timesteps, memory)
     dut = EccSnn(plan, trace=trace)
     text = to_verilog(dut)
     layers = []
@@ -85,7 +88,8 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
     manifest = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "top": "ecc_snn",
         "lanes": plan.lanes, "timesteps": plan.timesteps, "trace": bool(trace),
-        "tre_mode": plan.tre_mode, "coding": plan.coding,
+        "tre_mode": plan.tre_mode, "coding": plan.coding, "memory": plan.memory,
+        "spram_blocks": plan.spram.blocks if plan.spram is not None else 0,
         "input": {"shape": list(plan.input_shape), "bits": plan.input_bits, "signed": plan.input_signed,
                   "order": "channel-major (c, y, x)"},
         "weight_bits": plan.weight_bits, "current_width": plan.current_width,
@@ -94,7 +98,7 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
         "ports": _port_json(dut),
         "memories": plan.memories(),
         "memory_bits": plan.memory_bits(),
-        "cycle_model": cycle_constants(params, plan.lanes),
+        "cycle_model": cycle_constants(params, plan.lanes, plan.memory),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

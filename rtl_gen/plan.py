@@ -25,6 +25,7 @@ from ecc_hw.linear import LinearMap
 from ecc_hw.params import NetworkParams
 
 from .errors import HardwareError
+from .spram_layout import SpramLayout, spram_layout
 
 MAX_LANES = 64
 MAX_WEIGHT_BITS = 16
@@ -123,6 +124,8 @@ class HardwarePlan:
     weight_bits: int
     current_width: int               # layer 1's constant-current RAM (without its bias)
     layers: list[LayerPlan] = field(default_factory=list)
+    memory: str = "bram"             # "bram" (dual-port banks) or "spram" (rtl_gen.spram_layout)
+    spram: SpramLayout | None = None
 
     @property
     def binary(self) -> bool:
@@ -138,8 +141,15 @@ class HardwarePlan:
         return self.layers[:-1]
 
     @property
+    def issue_interval(self) -> int:
+        """Cycles between two updates of one bank: 1 (BRAM) or 2 (SPRAM: read, then write)."""
+        return 2 if self.memory == "spram" else 1
+
+    @property
     def clear_depth(self) -> int:
-        """Cycles of the clear sweep: the deepest used bank."""
+        """Cycles of the clear sweep: the deepest used bank (BRAM), the state stack's depth (SPRAM)."""
+        if self.spram is not None:
+            return self.spram.state.depth
         return max(layer.target.depth_used for layer in self.layers)
 
     def memories(self) -> list[dict]:
@@ -156,15 +166,17 @@ class HardwarePlan:
                          "width": _entry_width(t.rows), "kind": "rom"})
             mems.append({"name": f"layer{n}_cols", "count": 1, "depth": rom_depth(len(t.cols.entries)),
                          "width": _entry_width(t.cols), "kind": "rom"})
+            # in SPRAM a bank takes its used words of a stack region (no power-of-two rounding)
+            bank = "spram" if self.spram is not None else "ram"
+            depth = t.depth_used if self.spram is not None else pow2_depth(t.depth_used)
             if layer.index == 0:
-                mems.append({"name": "layer1_current", "count": p, "depth": pow2_depth(t.depth_used),
-                             "width": self.current_width, "kind": "ram"})
-            mems.append({"name": f"layer{n}_membrane", "count": p, "depth": pow2_depth(t.depth_used),
-                         "width": layer.membrane_width, "kind": "ram"})
+                mems.append({"name": "layer1_current", "count": p, "depth": depth,
+                             "width": self.current_width, "kind": bank})
+            mems.append({"name": f"layer{n}_membrane", "count": p, "depth": depth,
+                         "width": layer.membrane_width, "kind": bank})
             if layer.spiking:
-                mems.append({"name": f"layer{n + 1}_spike_buffer", "count": 1,
-                             "depth": pow2_depth(t.depth_used), "width": self.spike_word_width(layer),
-                             "kind": "ram"})
+                mems.append({"name": f"layer{n + 1}_spike_buffer", "count": 1, "depth": depth,
+                             "width": self.spike_word_width(layer), "kind": bank})
         return mems
 
     def memory_bits(self) -> int:
@@ -258,8 +270,16 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
                       roms, cycles.copy())
 
 
-def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -> HardwarePlan:
-    """Check ``params`` and ``lanes`` and derive the plan; raises ``HardwareError`` (one line)."""
+def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
+              memory: str = "bram") -> HardwarePlan:
+    """Check ``params`` and ``lanes`` and derive the plan; raises ``HardwareError`` (one line).
+
+    ``memory``: ``"bram"`` (every bank a simple dual-port RAM) or ``"spram"`` (membranes, currents
+    and spike buffers in single-port SB_SPRAM256KA stacks, half the update rate: see
+    ``rtl_gen.spram_layout``).
+    """
+    if memory not in ("bram", "spram"):
+        raise HardwareError(f"memory must be bram or spram, got {memory!r}")
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)):
         raise HardwareError(f"lanes must be an integer, got {lanes!r}")
     lanes = int(lanes)
@@ -302,7 +322,7 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
     current_bound = int(first.max_abs_output(params.input_full_scale))
     plan = HardwarePlan(lanes, timesteps, params.tre_mode, "binary" if binary else "rate",
                         tuple(params.input_shape), params.input_bits, params.input_signed, params.weight_bits,
-                        signed_bits_for(current_bound))
+                        signed_bits_for(current_bound), memory=memory)
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         width = signed_bits_for(bounds[i])
@@ -321,4 +341,6 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None) -
             lp.tre_charge = int(layer.tre_charge)
             lp.tre_quotient, lp.tre_remainder = divmod(lp.tre_charge, timesteps)
         plan.layers.append(lp)
+    if memory == "spram":
+        plan.spram = spram_layout(plan)
     return plan

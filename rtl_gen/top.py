@@ -11,6 +11,7 @@ from .fire import FireSweep, spike_word_layout
 from .lane import SynapseLane
 from .plan import HardwarePlan, bits_for, pow2_depth, rom_depth
 from .spike_buffer import SpikeBuffer
+from .spram import SpramStackUnit
 from .walker import FanOutWalker, update_layout
 
 
@@ -38,13 +39,20 @@ def trace_layout(plan: HardwarePlan) -> data.StructLayout:
 
 class _Banks:
     """P membrane banks of one layer (only lanes that own a channel): one write port and one read
-    port each, the read port transparent for the write port."""
+    port each, the read port transparent for the write port; or, with ``stack``, the lanes' fields
+    of ``region`` in an SPRAM stack (``rtl_gen.spram``: single-ported, the users read and write in
+    different cycles), whose clear starts at the region's offset."""
 
-    def __init__(self, m, name, layer_target, lanes, width):
+    def __init__(self, m, name, layer_target, lanes, width, stack=None, region=None, bank=None):
         self.ports = []
+        self.clear_offset = 0
         c_out = layer_target.out_shape[0]
         depth = pow2_depth(layer_target.depth_used)
         for lane in range(min(lanes, c_out)):
+            if stack is not None:
+                self.ports.append(stack.bank(region, bank, lane, signed(width)))
+                self.clear_offset = stack.stack.region(region).offset
+                continue
             mem = Memory(shape=signed(width), depth=depth, init=[])
             m.submodules[f"{name}{lane}"] = mem
             wp = mem.write_port()
@@ -74,7 +82,9 @@ class EccSnn(wiring.Component):
     for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
     spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once.
     ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per that many
-    cycles, latency the same (no two images overlap).
+    cycles, latency the same (no two images overlap). With ``plan.memory == "spram"`` the
+    membrane, current and spike-buffer banks live in SB_SPRAM256KA stacks (``rtl_gen.spram``) and
+    every walker and sweep reads a bank in one cycle and writes it in the next (half the rate).
     """
 
     def __init__(self, plan: HardwarePlan, trace: bool = False):
@@ -100,13 +110,18 @@ class EccSnn(wiring.Component):
         if binary and T > 1:
             shift = Signal(range(T), name="shift")   # the weight of step t's spikes is 2^shift
             m.d.comb += shift.eq(T - t)
+        interval = plan.issue_interval
+        state_stack = spike_stack = None
+        if plan.spram is not None:
+            m.submodules.spram_state = state_stack = SpramStackUnit(plan.spram.state)
+            m.submodules.spram_spikes = spike_stack = SpramStackUnit(plan.spram.spikes)
 
         # --- integration engines (layer 1: into the current RAM; others: into the membranes)
         walkers, lane_sets, target_banks = [], [], []
         for layer in layers:
             idx = layer.index
             value_shape = pixel_shape(plan) if idx == 0 else unsigned(1)
-            walker = FanOutWalker(layer.target, value_shape)
+            walker = FanOutWalker(layer.target, value_shape, interval)
             m.submodules[f"walker{idx + 1}"] = walker
             width = plan.current_width if idx == 0 else layer.membrane_width
             c_out = layer.target.out_shape[0]
@@ -125,21 +140,30 @@ class EccSnn(wiring.Component):
             walkers.append(walker)
             lane_sets.append(lane_units)
             name = "current" if idx == 0 else f"membrane{idx + 1}_"
-            target_banks.append(_Banks(m, name, layer.target, lanes, width))
-        membrane1 = _Banks(m, "membrane1_", layers[0].target, lanes, layers[0].membrane_width)
+            bank = "layer1_current" if idx == 0 else f"layer{idx + 1}_membrane"
+            target_banks.append(_Banks(m, name, layer.target, lanes, width, state_stack, f"layer{idx + 1}",
+                                       bank))
+        membrane1 = _Banks(m, "membrane1_", layers[0].target, lanes, layers[0].membrane_width, state_stack,
+                           "layer1", "layer1_membrane")
         state_banks = [membrane1] + target_banks[1:]   # membranes of every layer
 
         # --- fire sweeps, spike buffers, TRE counters
         fires, buffers, charges, counters = [], [], [], []
         for layer in plan.spiking:
             idx = layer.index
-            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 else None, T if binary else 0)
+            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 else None, T if binary else 0,
+                             interval)
             m.submodules[f"fire{idx + 1}"] = fire
             if binary and T > 1:
                 m.d.comb += fire.shift.eq(shift)
             buf = SpikeBuffer(spike_word_layout(layer, lanes), layer.target.depth_used, lanes,
-                              walkers[idx + 1].events.payload.shape())
+                              walkers[idx + 1].events.payload.shape(), single_port=spike_stack is not None)
             m.submodules[f"spikes{idx + 2}"] = buf
+            if spike_stack is not None:
+                name = f"layer{idx + 2}_spike_buffer"
+                rp, wp = spike_stack.bank(name, name, 0, unsigned(buf.wr_data.as_value().shape().width))
+                m.d.comb += [wp.addr.eq(buf.wr_addr), wp.data.eq(buf.wr_data), wp.en.eq(buf.wr_en),
+                             rp.addr.eq(buf.rd_addr), rp.req.eq(buf.rd_req), buf.rd_data.eq(rp.data)]
             m.d.comb += [buf.push.valid.eq(fire.spikes.valid), buf.push.payload.eq(fire.spikes.payload)]
             wiring.connect(m, buf.events, walkers[idx + 1].events)
             fires.append(fire)
@@ -154,6 +178,12 @@ class EccSnn(wiring.Component):
         clearing = Signal()
         clear_addr = Signal(bits_for(plan.clear_depth - 1))
         reading = Signal()
+
+        def engine_busy(idx):
+            busy = walkers[idx].busy
+            for unit in lane_sets[idx]:
+                busy = busy | unit.busy
+            return busy
 
         # --- bank port multiplexing (phases are exclusive)
         out_layer = layers[-1]
@@ -185,10 +215,20 @@ class EccSnn(wiring.Component):
                     if idx == n_layers - 1:
                         rd = Mux(reading, read_addr, rd)
                     m.d.comb += rp.addr.eq(rd)
+                    if state_stack is not None:      # who needs the read selects the SPRAM address
+                        req = fire.busy if fire is not None else 0
+                        if unit is not None:
+                            req = req | engine_busy(idx)
+                        if idx == n_layers - 1:
+                            req = req | reading
+                        m.d.comb += rp.req.eq(req)
                     # write port
+                    off = banks.clear_offset
                     with m.If(clearing):
-                        m.d.comb += [wp.addr.eq(clear_addr), wp.data.eq(init_value),
-                                     wp.en.eq(clear_addr < depth_used)]
+                        m.d.comb += [wp.addr.eq(clear_addr - off if off else clear_addr),
+                                     wp.data.eq(init_value),
+                                     wp.en.eq((clear_addr >= off) & (clear_addr < off + depth_used) if off
+                                              else clear_addr < depth_used)]
                     if fire is not None and is_state:
                         with m.Elif(fire.wr_en):
                             m.d.comb += [wp.addr.eq(fire.wr_addr), wp.data.eq(fire.wr_data[lane]),
@@ -197,12 +237,6 @@ class EccSnn(wiring.Component):
                         with m.Elif(unit.wr_en):
                             m.d.comb += [wp.addr.eq(unit.wr_addr), wp.data.eq(unit.wr_data),
                                          wp.en.eq(1)]
-
-        def engine_busy(idx):
-            busy = walkers[idx].busy
-            for unit in lane_sets[idx]:
-                busy = busy | unit.busy
-            return busy
 
         # Controller state: codes from 1 (an all-zero code makes Yosys print `!state`, which
         # Verilator reports as WIDTHTRUNC).

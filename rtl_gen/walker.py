@@ -44,11 +44,15 @@ class FanOutWalker(wiring.Component):
     Latency and throughput: an event accepted at cycle k issues its L = rows * cols * groups
     commands at cycles k+1 .. k+L; the walker is ready again in cycle k+L (k+1 for a no-op),
     so back-to-back events cost exactly max(1, L) cycles each, with no bubble.
+    With ``interval=2`` (single-port banks: read, then write) it issues one command every other
+    cycle, k+1, k+3 .. k+2L-1, and is ready again in k+2L: an event costs max(1, 2L) cycles, and
+    two commands are always at least two cycles apart, also across events.
     """
 
-    def __init__(self, target: TargetPlan, value_shape):
+    def __init__(self, target: TargetPlan, value_shape, interval: int = 1):
         self.target = target
         self.value_shape = value_shape
+        self.interval = interval
         super().__init__({
             "events": In(stream.Signature(event_layout(target, value_shape))),
             "updates": Out(stream.Signature(update_layout(target, value_shape), always_ready=True)),
@@ -98,11 +102,25 @@ class FanOutWalker(wiring.Component):
         last_g = g == t.groups - 1
         last_j = j == ncols - 1
         last_i = i == nrows - 1
-        last = active & last_g & last_j & last_i
-        ready = ~active | last
+        if self.interval == 1:
+            issue = active
+            last = active & last_g & last_j & last_i
+            ready = ~active | last
+        else:
+            issue = Signal()
+            pause = Signal()             # the cycle after an issue: the lanes write
+            finishing = Signal()         # the pause after the last issue
+            m.d.comb += issue.eq(active & ~pause & ~finishing)
+            last = finishing
+            ready = ~active | finishing
+            m.d.sync += pause.eq(issue)
+            with m.If(issue & last_g & last_j & last_i):
+                m.d.sync += finishing.eq(1)
+            with m.Elif(finishing):
+                m.d.sync += finishing.eq(0)
         m.d.comb += [self.events.ready.eq(ready), self.busy.eq(active)]
 
-        with m.If(active):
+        with m.If(issue):
             with m.If(last_g):
                 m.d.sync += g.eq(0)
                 with m.If(last_j):
@@ -122,7 +140,7 @@ class FanOutWalker(wiring.Component):
 
         out = self.updates.payload
         m.d.comb += [
-            self.updates.valid.eq(active),
+            self.updates.valid.eq(issue),
             out.group.eq(g),
             out.maddr.eq(g * t.out_hw + re.data[:row_low] + ce.data[:col_low]),
             out.waddr.eq((g * c_in + c) * (kh * kw) + re.data[row_low:] + ce.data[col_low:]),

@@ -38,17 +38,18 @@ def sim_build_root() -> Path:
 
 
 class BenchCache:
-    """One ``verify.Bench`` per (params identity, simulator, lanes, T) in a session."""
+    """One ``verify.Bench`` per (params identity, simulator, lanes, T, memory) in a session."""
 
     def __init__(self, root: Path):
         self.root = root
         self.benches = {}
 
-    def get(self, params, simulator: str, lanes: int, timesteps: int, key: str) -> verify.Bench:
+    def get(self, params, simulator: str, lanes: int, timesteps: int, key: str,
+            memory: str = "bram") -> verify.Bench:
         need_simulator(simulator)
-        index = (key, simulator, lanes, timesteps)
+        index = (key, simulator, lanes, timesteps, memory)
         if index not in self.benches:
-            design = verify.prepare_design(params, lanes, timesteps, self.root)
+            design = verify.prepare_design(params, lanes, timesteps, self.root, memory)
             self.benches[index] = verify.Bench(verify.build(design, simulator, self.root))
         return self.benches[index]
 

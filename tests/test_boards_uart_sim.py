@@ -3,7 +3,8 @@
 The same scenario as ``tests/test_boards_top.py`` (Amaranth's simulator), on the Verilog that the
 board flow synthesises: three images give the golden predictions and output membranes and the cycle
 model's counts; a corrupted byte gives a checksum error frame, a lost byte a timeout error frame, a
-wrong length a length error frame; a good image after them still works.
+wrong length a length error frame; a good image after them still works. Twice: with the banks in
+block RAM (the ULX3S) and in SPRAM (the iCEBreaker; ``sim/sb_spram256ka.v`` models the primitive).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ PORTS = ("clk", "rst", "rx", "tx", "class_leds", "error_led", "busy_led")
 BUILD_FORMAT = "1"          # bump when the way these builds are made changes
 
 
-def _scenario(net):
+def _scenario(net, memory):
     """The frames to send and what each answer must be (JSON for ``boards.uart_tb``)."""
     # network 3 predicts class 0 for most inputs: take two of those and the first other class, so
     # the class byte and the LEDs change between answers
@@ -40,7 +41,7 @@ def _scenario(net):
     zero = [int(i) for i in np.flatnonzero(predicted == 0)[:2]]
     x = pool[[zero[0], other, zero[1]]]
     gold = golden.run(net, x, record_spikes=True)
-    model = cycles_per_image(net, gold, LANES, x_q=x)
+    model = cycles_per_image(net, gold, LANES, x_q=x, memory=memory)
 
     def result(i, what):
         return {"frame": framing.encode_image(x[i]).hex(), "what": what,
@@ -62,9 +63,9 @@ def _scenario(net):
     return {"clocks_per_bit": CLOCKS_PER_BIT, "timeout_cycles": TIMEOUT_CYCLES, "exchanges": exchanges}
 
 
-@pytest.fixture(scope="module")
-def board_design():
-    """The board top's Verilog (deterministic: Amaranth's built-in Yosys) and the scenario."""
+@pytest.fixture(scope="module", params=["bram", "spram"])
+def board_design(request):
+    """The board top's Verilog (deterministic: Amaranth's built-in Yosys), the scenario, the memory."""
     from amaranth.back import verilog
 
     from boards.top import BoardTop
@@ -72,10 +73,12 @@ def board_design():
 
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     net = random_network(3, input_bits=4)
-    top = BoardTop(make_plan(net, LANES), clocks_per_bit=CLOCKS_PER_BIT, timeout_cycles=TIMEOUT_CYCLES)
+    memory = request.param
+    top = BoardTop(make_plan(net, LANES, memory=memory), clocks_per_bit=CLOCKS_PER_BIT,
+                   timeout_cycles=TIMEOUT_CYCLES)
     # every BoardTop port is a plain Signal (no struct views to unwrap)
     text = verilog.convert(top, name=TOPLEVEL, emit_src=False)
-    return text, _scenario(net)
+    return text, _scenario(net, memory), memory
 
 
 def _verilator_config() -> str:
@@ -84,12 +87,13 @@ def _verilator_config() -> str:
         f'public_flat_rw -module "{TOPLEVEL}" -var "{port}"\n' for port in PORTS)
 
 
-def _build(text: str, simulator: str, root: Path) -> Path:
+def _build(text: str, simulator: str, root: Path, memory: str) -> Path:
     """Compile the board top on ``simulator`` (cached by the Verilog's hash); return the build dir."""
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
+    models = [verify.SPRAM_MODEL] if memory == "spram" else []
     key = verify._sha256(BUILD_FORMAT.encode(), text.encode(), _verilator_config().encode(),
-                         simulator.encode())
+                         simulator.encode(), *(model.read_bytes() for model in models))
     build_dir = root / f"board-uart-{simulator}-{key[:16]}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "built.json"
@@ -100,13 +104,13 @@ def _build(text: str, simulator: str, root: Path) -> Path:
     build_args = []
     if simulator == "icarus":
         # Yosys's time-zero triggers of always @* blocks: see verify._icarus_copy
-        sources = [verify._icarus_copy(source, build_dir)]
+        sources = [verify._icarus_copy(source, build_dir), *models]
     else:
         # the same benign patterns as the accelerator's Verilog (see the waiver); the test touches
         # only the top-level ports: those are public, the rest is left to Verilator's optimiser
         waiver = build_dir / "waiver.vlt"
         waiver.write_text(_verilator_config())
-        sources = [VerilatorControlFile(waiver), source]
+        sources = [VerilatorControlFile(waiver), source, *models]
         build_args = ["--no-public-flat-rw", "-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
     started = time.perf_counter()
     with verify._make_flags(simulator):
@@ -122,8 +126,8 @@ def test_board_top_uart_bit_level(simulator, board_design, sim_build_root):  # n
     from cocotb_tools.runner import get_results, get_runner
 
     need_simulator(simulator)
-    text, scenario = board_design
-    build_dir = _build(text, simulator, sim_build_root)
+    text, scenario, memory = board_design
+    build_dir = _build(text, simulator, sim_build_root, memory)
     run_dir = build_dir / "run"
     run_dir.mkdir(exist_ok=True)
     expect = run_dir / "expect.json"

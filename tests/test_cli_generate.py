@@ -19,6 +19,16 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     assert json.loads((tmp_path / "rtl" / "manifest.json").read_text())["lanes"] == 2
 
 
+def test_generate_with_spram_banks(tmp_path):
+    params.save(random_network(4, timesteps=4), tmp_path / "net")
+    result = ecc_hw("generate", tmp_path / "net", "-o", tmp_path / "rtl", "--lanes", "1", "--memory", "spram")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
+    assert manifest["memory"] == "spram" and manifest["cycle_model"]["issue_interval"] == 2
+    text = (tmp_path / "rtl" / "ecc_snn.v").read_text()
+    assert text.count("SB_SPRAM256KA") == manifest["spram_blocks"] > 0
+
+
 def test_lanes_not_a_power_of_two_exit_2_nothing_written(tmp_path):
     params.save(random_network(4, timesteps=4), tmp_path / "net")
     result = ecc_hw("generate", tmp_path / "net", "-o", tmp_path / "rtl", "--lanes", "3")

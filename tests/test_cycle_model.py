@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from ecc_hw import golden
-from ecc_hw.cycle_model import (LANE_DRAIN, _integration, cycles_per_image, ideal_cycles, sweep_order,
-                                walk_cycles)
+from ecc_hw.cycle_model import (FIRE_OVERHEAD, LANE_DRAIN, _integration, constants, cycles_per_image,
+                                ideal_cycles, issue_interval, sweep_order, sweep_words, walk_cycles)
 from ecc_hw.linear import LinearMap
 from ecc_hw.testing import random_inputs, random_network
 
@@ -35,6 +35,32 @@ def test_integration_phase_timing():
     assert _integration(10, np.array([0, 0])) == 12                 # two no-ops, one cycle each
     assert _integration(10, np.array([3])) == 10 + 3 + LANE_DRAIN
     assert _integration(10, np.array([2, 0])) == 12 + 1 + 0 + max(0, LANE_DRAIN - 1)
+
+
+def test_integration_phase_timing_single_port():
+    """SPRAM banks: one update every 2 cycles; the last of L updates is issued 2L - 1 cycles after
+    the event is accepted, the next event is accepted 2L cycles after it."""
+    assert _integration(10, np.array([0, 0]), 2) == 12                  # no-ops still cost one cycle
+    assert _integration(10, np.array([3]), 2) == 10 + 5 + LANE_DRAIN
+    assert _integration(10, np.array([3, 1]), 2) == 10 + 6 + 1 + LANE_DRAIN
+    assert _integration(10, np.array([2, 0]), 2) == 10 + 3 + LANE_DRAIN      # the drain outlasts the no-op
+
+
+def test_spram_schedule_costs():
+    params = random_network(4, timesteps=3)
+    x_q = random_inputs(params, 2, 1)
+    ref = golden.run(params, x_q, record_spikes=True)
+    bram, spram = constants(params, 2), constants(params, 2, "spram")
+    words = [sweep_words(layer, 2) for layer in params.layers]
+    assert bram["clear_cycles"] == max(words) and spram["clear_cycles"] == sum(words)
+    assert (bram["issue_interval"], spram["issue_interval"]) == (1, 2)
+    slow = cycles_per_image(params, ref, 2, x_q=x_q, memory="spram")
+    fast = cycles_per_image(params, ref, 2, x_q=x_q)
+    sweeps = 3 * sum(words[:-1])                          # each sweep: 2D + FIRE_OVERHEAD - 1
+    assert np.all(slow - fast >= sweeps + sum(words) - max(words) - 3 * (len(words) - 1))
+    assert np.all(slow < 2 * fast + sum(words)) and FIRE_OVERHEAD == 3
+    with pytest.raises(ValueError, match="memory must be one of bram, spram"):
+        issue_interval("dram")
 
 
 def test_ideal_matches_spec_formula():

@@ -10,6 +10,7 @@ import pytest
 from ecc_hw import data, golden, verify
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_inputs, random_network
+from rtl_gen.plan import make_plan
 from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 STIMULUS = verify.Stimulus(seed=4, idle=64, stall=80)
@@ -146,3 +147,61 @@ def test_cli_verify_writes_the_json_report(tmp_path, sim_build_root):
         assert key in report
     assert report["images"] == 3 and report["simulator"] == "icarus" and report["spike_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
+# --- iCE40 UP5K SPRAM banks (memory="spram": single-port SB_SPRAM256KA, read then write; the bench
+# adds sim/sb_spram256ka.v). classes=1 makes every spike of the last spiking layer update output
+# neuron 0: back-to-back read-modify-writes of one neuron, two cycles apart, dozens in a row.
+SPRAM = [  # seed, lanes, tre_mode, signed input, conv layers, T, classes
+    (5, 1, "spread", False, 3, 4, 4), (8, 1, "initial", True, 1, 5, 1), (18, 2, "spread", False, 2, 6, 1)]
+
+
+@pytest.mark.parametrize("simulator,seed,lanes,tre_mode,signed,conv_layers,timesteps,classes",
+                         [("icarus", *case) for case in SPRAM] + [("verilator", *SPRAM[1])])
+def test_spram_network_bench(simulator, seed, lanes, tre_mode, signed, conv_layers, timesteps, classes,
+                             bench_cache):
+    params = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed,
+                            conv_layers=conv_layers, classes=classes)
+    x_q = random_inputs(params, 5, seed + 100)
+    x_q[2][:] = 0
+    if classes == 1:
+        ref = golden.run(params, x_q, timesteps, record_spikes=True)
+        assert ref.spikes[-1].sum(axis=2).max() >= 20      # >= 20 updates in a row to one neuron
+    bench = bench_cache.get(params, simulator, lanes, timesteps, f"spram{seed}", memory="spram")
+    assert bench.build.design.manifest["memory"] == "spram"
+    assert "SB_SPRAM256KA" in bench.build.design.verilog.read_text()
+    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128)):
+        report = verify.verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
+        assert report["ok"], report["first_mismatch"]
+        assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
+def test_spram_mnist_bench_verilator(mnist_net, mnist_images, bench_cache):
+    """The bundled network as the iCEBreaker builds it (P = 1, T = 32, SPRAM banks), 2 images."""
+    bench = bench_cache.get(mnist_net, "verilator", 1, 32, "mnist", memory="spram")
+    report = verify.verify(mnist_net, mnist_images[:2], "verilator", 1, 32, STIMULUS, bench=bench)
+    assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
+    assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
+def test_spram_bench_fails_when_the_write_mask_is_ignored(sim_build_root, tmp_path, monkeypatch):
+    """Mutation: an SPRAM model that writes whole words clobbers the current beside the membrane in
+    the shared SPRAM word (and vice versa): the bench must see it."""
+    model = tmp_path / "sb_spram256ka.v"
+    text = verify.SPRAM_MODEL.read_text()
+    broken = text.replace("if (MASKWREN[0]) words[ADDRESS][3:0]   <= DATAIN[3:0];", "words[ADDRESS] <= DATAIN;")
+    assert broken != text
+    model.write_text(broken)
+    monkeypatch.setattr(verify, "SPRAM_MODEL", model)
+    need_simulator("icarus")
+    seed, lanes, tre_mode, signed, conv_layers, timesteps, classes = SPRAM[2]
+    params = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed,
+                            conv_layers=conv_layers, classes=classes)
+    fields = make_plan(params, lanes, timesteps, "spram").spram.state.region("layer1").fields
+    columns = {name: {c for f in fields if f.name == name for c in range(f.bit // 16, (f.bit + f.width - 1) // 16 + 1)}
+               for name in ("layer1_membrane", "layer1_current")}
+    assert columns["layer1_membrane"] & columns["layer1_current"]     # the two share an SPRAM
+    x_q = random_inputs(params, 3, seed + 100)
+    with pytest.raises(verify.VerificationFailed):
+        verify.verify(params, x_q, "icarus", lanes, timesteps, verify.Stimulus(1, 0, 0), sim_build_root,
+                      waves_on_mismatch=False, memory="spram")

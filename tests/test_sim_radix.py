@@ -71,3 +71,18 @@ def test_radix_bench_fails_on_one_flipped_least_significant_bit(bench_cache):
     assert report["spike_mismatches"] == 1
     assert report["first_mismatch"] == {"image": image, "kind": "spike", "layer": 1, "timestep": 4,
                                         "neuron": neuron, "expected": 0, "got": 1}
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_radix_network_bench_with_spram_banks(simulator, bench_cache):
+    """Radix files as the iCEBreaker builds them: single-port SPRAM banks at half rate."""
+    params = random_radix_network(3, timesteps=3, with_pool=True, conv_layers=2)
+    x_q = random_inputs(params, 4, 103)
+    x_q[2][:] = 0
+    bench = bench_cache.get(params, simulator, 1, 3, "random-radix3-spram", memory="spram")
+    assert bench.build.design.manifest["memory"] == "spram"
+    assert bench.build.design.manifest["coding"] == "binary"
+    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(4, 128, 128)):
+        report = verify.verify(params, x_q, simulator, 1, 3, stimulus, bench=bench)
+        assert report["ok"], report["first_mismatch"]
+        assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
