@@ -23,6 +23,12 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
   are no events);
 - readout: 2 cycles per output neuron and 1 for the class word, after one cycle of transition.
 
+Event input (``params.input_kind == "events"``, ``rtl_gen.event_input``): no load phase; for
+t = 1..T an integration phase into layer 1 of frame t's words (each nonzero pixel of the frame, in
+channel-major order, walk length ``walk_cycles(layer 1)``, then the frame's marker, a no-op), then
+the sweeps and integrations of step t as above. Frame 1's phase starts right after the clear, frame
+t+1's ``FRAME_ENTRY`` cycle after step t's last integration ends.
+
 Binary-coded (radix) parameter files: the same phases with the same costs, in the order
 n = 1..N-1, t = 1..T (each layer fires its T bits before the next layer fires). A phase's cost
 depends only on its own spikes, not on the cycle it starts in, so the count is the same sum as
@@ -48,6 +54,7 @@ LANE_DRAIN = 3         # an update issued in cycle U is written in U + 2; the st
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 2  # read address, then the result word
 CLASS_WORDS = 1
+FRAME_ENTRY = 1        # event input: from step t's last integration to frame t+1's first word
 MEMORIES = ("bram", "spram")
 
 
@@ -94,7 +101,8 @@ def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
     """The model's constants (for the generator's manifest)."""
     words = [sweep_words(layer, lanes) for layer in params.layers]
     interval = issue_interval(memory)
-    return {"clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
+    extra = {"frame_entry": FRAME_ENTRY} if params.input_kind == "events" else {}
+    return {**extra, "clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
             "fire_overhead": FIRE_OVERHEAD, "lane_drain": LANE_DRAIN,
             "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
             "class_words": CLASS_WORDS,
@@ -131,14 +139,15 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     ``memory``: the banks' memory schedule, ``"bram"`` or ``"spram"`` (module docstring).
     ``golden_result_or_spikes``: a ``GoldenResult`` run with ``record_spikes=True``, or its
     ``spikes`` list. ``x_q`` (N, C, H, W): the quantised images, needed because the load phase
-    skips zero pixels.
+    skips zero pixels; with event input the spike counts (N, T, C, H, W).
     """
     if x_q is None:
         raise ValueError("x_q is required: the load phase costs depend on which pixels are zero")
     spikes = _spikes_of(golden_result_or_spikes)
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     layers = params.layers
-    images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
+    events = params.input_kind == "events"
+    images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), timesteps if events else 1, -1)
     consts = constants(params, lanes, memory)
     interval = consts["issue_interval"]
     load_walk = walk_cycles(layers[0], lanes)
@@ -148,8 +157,13 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     out = np.zeros(len(images), dtype=np.int64)
     for i, image in enumerate(images):
         cycle = consts["clear_cycles"]
-        cycle = _integration(cycle, np.where(image != 0, load_walk, 0), interval)
+        if not events:
+            cycle = _integration(cycle, np.where(image[0] != 0, load_walk, 0), interval)
         for t in range(timesteps):
+            if events:
+                cycle += FRAME_ENTRY if t else 0
+                frame = image[t]
+                cycle = _integration(cycle, np.append(load_walk[frame != 0], 0), interval)
             for n in range(len(params.spiking_layers)):
                 cycle += interval * words[n] + FIRE_OVERHEAD - (interval - 1)
                 fired = orders[n][spikes[n][t, i, orders[n]]]

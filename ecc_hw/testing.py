@@ -91,3 +91,22 @@ def random_radix_network(seed: int, timesteps: int = 4, **options) -> NetworkPar
         layer.threshold = max(1, middle // (1 << timesteps))
         value = np.clip(membrane // layer.threshold, 0, (1 << timesteps) - 1)
     return params
+
+
+def random_event_network(seed: int, count_scale: int = 3, timesteps: int = 6, **options) -> NetworkParams:
+    """``random_network`` as an event-input parameter file (docs/events.md): layer 1 integrates up to
+    ``count_scale`` input spikes per pixel and frame (its thresholds drawn for that input range)."""
+    params = random_network(seed, input_bits=int(count_scale).bit_length(), timesteps=timesteps, **options)
+    _, height, width = params.input_shape
+    params.input_kind = "events"
+    params.events = {"sensor": [height, width], "size": [height, width], "window_us": 1000 * timesteps,
+                     "count_scale": int(count_scale)}
+    return params
+
+
+def random_event_inputs(params: NetworkParams, count: int, seed: int, density: float = 0.3) -> np.ndarray:
+    """Random input spike counts (count, T, C, H, W) in 0..count_scale, about ``density`` nonzero."""
+    rng = np.random.default_rng(seed)
+    shape = (count, params.timesteps, *params.input_shape)
+    counts = rng.integers(1, params.events["count_scale"] + 1, size=shape)
+    return np.where(rng.random(shape) < density, counts, 0).astype(np.int64)

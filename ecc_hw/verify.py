@@ -8,12 +8,16 @@ every trace and result word; no Python runs per cycle), and ``check`` compares t
 golden model (every spike of every layer at every step, the final output membranes, the prediction)
 and the cycle model (exact equality, see below).
 
+Event input (an event parameter file): the spike counts (N, T, C, H, W) go in as event words, each
+frame's nonzero pixels in channel-major order, then its end-of-frame marker (``rtl_gen.event_input``);
+``ecc-hw verify --data`` takes event recordings as ``ecc-hw evaluate`` does, binned into T frames.
+
 Cycle counts: the wrapper counts each image's cycles as ``ecc_hw.cycle_model`` defines them and
-counts stall cycles (pixels ready but not valid; result valid but not ready). Each stall delays the
+counts stall cycles (input ready but not valid; result valid but not ready). Each stall delays the
 schedule by exactly one cycle, so the measured count minus the stalls is compared with the model,
-exactly. Idle gaps are inserted only before pixels up to the image's last pixel that starts a fan-out walk
-(nonzero, with a nonzero fan-out): later ones can overlap the synapse pipeline's drain and need not
-add a whole cycle (``tb_ecc_snn.v``).
+exactly. Idle gaps are inserted only before words up to the load phase's last word that starts a
+fan-out walk (nonzero, with a nonzero fan-out; with event input each frame is a load phase): later
+ones can overlap the synapse pipeline's drain and need not add a whole cycle (``tb_ecc_snn.v``).
 
 On a mismatch the first one (image, layer, timestep, neuron, expected, got) is reported and the
 failing image is simulated again alone with waveforms on: the FST (Icarus) or VCD (Verilator) is left
@@ -44,6 +48,7 @@ SPRAM_MODEL = SIM_DIR / "sb_spram256ka.v"   # designs generated with memory="spr
 TOPLEVEL = "tb_ecc_snn"
 TEST_MODULE = "sim.network_tb"
 MAX_IMAGES_PER_RUN = 256
+EVENT_WORDS_PER_RUN = 1 << 18   # event input: words of one run of the wrapper (runs are split to fit)
 BUILD_FORMAT = "2"          # bump when the way builds are made changes (invalidates cached builds)
 GENERATOR_DIR = Path(__file__).resolve().parent.parent / "rtl_gen"
 
@@ -187,17 +192,34 @@ class Build:
     waves: bool = False
 
 
+def _event_input(manifest: dict) -> bool:
+    return "events" in manifest["ports"]
+
+
+def _wrapper_words(manifest: dict) -> int:
+    """Capacity of the wrapper's word memory: MAX_IMAGES_PER_RUN images, or with event input
+    EVENT_WORDS_PER_RUN words and at least one image's worst case (every pixel in every frame)."""
+    pixels = int(np.prod(manifest["input"]["shape"]))
+    if _event_input(manifest):
+        return max(EVENT_WORDS_PER_RUN, manifest["timesteps"] * (pixels + 1))
+    return MAX_IMAGES_PER_RUN * pixels
+
+
 def _wrapper_parameters(manifest: dict) -> dict:
     ports = manifest["ports"]
     result = ports["result"]["payload"]
     return {
-        "PIXEL_W": ports["pixels"]["payload"]["width"],
+        "IN_W": ports["events" if _event_input(manifest) else "pixels"]["payload"]["width"],
         "RESULT_W": result["width"],
         "TRACE_W": ports["trace"]["payload"]["width"],
         "CLASS_BIT": result["fields"]["is_class"]["offset"],
-        "NPIX": int(np.prod(manifest["input"]["shape"])),
+        "WORDS": _wrapper_words(manifest),
         "MAX_IMAGES": MAX_IMAGES_PER_RUN,
     }
+
+
+def _wrapper_defines(manifest: dict) -> dict:
+    return {"EVENT_INPUT": 1} if _event_input(manifest) else {}
 
 
 def build(design: Design, simulator: str, build_root: Path | None = None, waves: bool | None = None,
@@ -217,7 +239,8 @@ def build(design: Design, simulator: str, build_root: Path | None = None, waves:
     models = [SPRAM_MODEL] if design.memory == "spram" else []
     key = _sha256(BUILD_FORMAT.encode(), design.verilog_hash.encode(), WRAPPER.read_bytes(), WAIVER.read_bytes(),
                   *(model.read_bytes() for model in models),
-                  json.dumps(_wrapper_parameters(design.manifest), sort_keys=True).encode(),
+                  json.dumps([_wrapper_parameters(design.manifest), _wrapper_defines(design.manifest)],
+                             sort_keys=True).encode(),
                   simulator.encode(), str(waves).encode())
     build_dir = root / f"{simulator}-{key[:16]}{'-waves' if waves and simulator == 'verilator' else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -240,7 +263,8 @@ def build(design: Design, simulator: str, build_root: Path | None = None, waves:
             with _make_flags(simulator):
                 runner.build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
                              timescale=("1ns", "1ps"), waves=waves,
-                             parameters=_wrapper_parameters(design.manifest), build_args=build_args,
+                             parameters=_wrapper_parameters(design.manifest),
+                             defines=_wrapper_defines(design.manifest), build_args=build_args,
                              log_file=build_dir / "build.log")
         except RuntimeError as error:
             raise RuntimeError(f"{simulator} build failed ({error}); see {build_dir / 'build.log'}") from None
@@ -375,34 +399,66 @@ class Bench:
 
     def run(self, x_q: np.ndarray, walk_lengths: np.ndarray, stimulus: Stimulus = Stimulus(), first: int = 0,
             waves: bool = False, run_dir: Path | None = None, max_cycles: int = 50_000_000) -> Record:
-        """Stream ``x_q`` (N, C, H, W) back to back, in runs of at most MAX_IMAGES_PER_RUN images.
+        """Stream ``x_q`` (N, C, H, W), or with event input the spike counts (N, T, C, H, W) as event
+        words (``rtl_gen.event_input.frame_words``), back to back, in runs of at most
+        MAX_IMAGES_PER_RUN images (and, with events, of at most the wrapper's word capacity).
 
         ``walk_lengths``: layer 1's fan-out walk cycles per input pixel
-        (``cycle_model.walk_cycles``); idle gaps stop after the last pixel that starts a walk.
+        (``cycle_model.walk_cycles``); idle gaps stop after the last word of the image (with events:
+        of each frame) that starts a walk.
         """
-        images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
         walks = np.asarray(walk_lengths).reshape(-1)
-        parts = []
-        for start in range(0, len(images), MAX_IMAGES_PER_RUN):
-            parts.append(self._run(images[start:start + MAX_IMAGES_PER_RUN], walks, stimulus, first + start,
-                                   waves, run_dir, max_cycles))
+        streams = [self._stream(image, walks) for image in np.asarray(x_q, dtype=np.int64)]
+        capacity = _wrapper_words(self.manifest)
+        parts, start = [], 0
+        while start < len(streams):
+            stop, words = start, 0
+            while (stop < len(streams) and stop - start < MAX_IMAGES_PER_RUN
+                   and (stop == start or words + len(streams[stop]) <= capacity)):
+                words += len(streams[stop])
+                stop += 1
+            parts.append(self._run(streams[start:stop], stimulus, first + start, waves, run_dir, max_cycles))
+            start = stop
         return _join(parts)
 
-    def _run(self, images, walks, stimulus, first, waves, run_dir, max_cycles) -> Record:
+    def _stream(self, image: np.ndarray, walks: np.ndarray) -> np.ndarray:
+        """One image's input words for the wrapper: the payload, and bit IN_W set where an idle gap
+        may come before the word (up to the load phase's last word that starts a walk)."""
+        width = _wrapper_parameters(self.manifest)["IN_W"]
+        if _event_input(self.manifest):
+            from rtl_gen.event_input import frame_words, pack_words
+
+            fields = self.manifest["ports"]["events"]["payload"]["fields"]
+            words = frame_words(image)
+            payload = pack_words(words, {name: spec["offset"] for name, spec in fields.items()})
+            c, y, x, count, marker = words.T
+            _, height, width_in = self.manifest["input"]["shape"]
+            busy = (count != 0) & (marker == 0) & (walks[(c * height + y) * width_in + x] > 0)
+            frame = np.cumsum(marker) - marker
+            last_busy = np.full(frame[-1] + 1, -1)
+            np.maximum.at(last_busy, frame[busy], np.flatnonzero(busy))
+            gaps = np.arange(len(words)) <= last_busy[frame]
+        else:
+            pixels = image.reshape(-1)
+            payload = (pixels & ((1 << width) - 1)).astype(np.uint64)
+            busy = np.flatnonzero((pixels != 0) & (walks > 0))
+            gaps = np.arange(len(pixels)) <= (busy[-1] if len(busy) else -1)
+        return payload | (gaps.astype(np.uint64) << np.uint64(width))
+
+    def _run(self, streams, stimulus, first, waves, run_dir, max_cycles) -> Record:
         from cocotb_tools.runner import get_results, get_runner
 
         b = self.build
         run_dir = Path(run_dir or b.build_dir / "run")
         run_dir.mkdir(parents=True, exist_ok=True)
-        width = self.manifest["ports"]["pixels"]["payload"]["width"]
-        (run_dir / "images.hex").write_text(_hex_lines(images.reshape(-1), width))
-        busy = (images != 0) & (walks[None, :] > 0)          # pixels that start a fan-out walk
-        limits = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in busy]
-        (run_dir / "gaplimit.hex").write_text(_hex_lines(limits, 32))
+        width = _wrapper_parameters(self.manifest)["IN_W"] + 1
+        words = np.concatenate(streams)
+        (run_dir / "words.hex").write_text(_hex_lines(words, width))
+        (run_dir / "lengths.hex").write_text(_hex_lines([len(stream) for stream in streams], 32))
         record_path = run_dir / "record.txt"
         record_path.unlink(missing_ok=True)
-        plusargs = [f"+images={run_dir / 'images.hex'}", f"+gaplimit={run_dir / 'gaplimit.hex'}",
-                    f"+nimages={len(images)}", f"+out={record_path}", f"+seed={stimulus.seed}",
+        plusargs = [f"+words={run_dir / 'words.hex'}", f"+nwords={len(words)}",
+                    f"+lengths={run_dir / 'lengths.hex'}", f"+nimages={len(streams)}", f"+out={record_path}", f"+seed={stimulus.seed}",
                     f"+idle={stimulus.idle}", f"+stall={stimulus.stall}", f"+first={first}",
                     f"+max_cycles={max_cycles}"]
         if waves and b.simulator == "icarus":
@@ -422,7 +478,7 @@ class Bench:
         if failed:
             raise RuntimeError(f"cocotb test failed on {b.simulator}; see {run_dir / 'sim.log'}")
         record = parse_record(record_path.read_text() if record_path.exists() else "", self.manifest,
-                              len(images))
+                              len(streams))
         record.sim_seconds = seconds
         return record
 
@@ -631,14 +687,19 @@ def run_cli(args) -> int:
     from .atomic import write_text
 
     net = params_io.load(args.net)
-    x, _ = data.load_npz(args.data, need_labels=False, input_shape=net.input_shape)
     if args.n < 1:
         raise UserError(f"-n must be >= 1, got {args.n}")
     for name in ("idle", "stall"):
         if not 0 <= getattr(args, name) <= 256:
             raise UserError(f"--{name} must be in 0..256 (a probability in 1/256), got {getattr(args, name)}")
-    x = x[:args.n]
-    x_q = golden.quantize_input(net, x)
+    if net.input_kind == "events":     # event files or an event .npz, binned as the golden model takes them
+        from .events.preprocess import EventConfig, load_any
+
+        recordings = load_any(args.data, tuple(net.events["sensor"])).limit(args.n)
+        x_q = recordings.spike_frames(EventConfig.from_json(net.events), net.timesteps).astype(np.int64)
+    else:
+        x, _ = data.load_npz(args.data, need_labels=False, input_shape=net.input_shape)
+        x_q = golden.quantize_input(net, x[:args.n])
     stimulus = Stimulus(args.seed, args.idle, args.stall)
     build_root = Path(args.build_dir) if args.build_dir else None
     check_simulator(args.sim)

@@ -64,6 +64,15 @@ def to_verilog(dut: EccSnn) -> str:
     return back.convert(dut, name="ecc_snn", emit_src=False, ports=_ports(dut))
 
 
+def _input_json(plan) -> dict:
+    if plan.events:
+        return {"kind": "events", "shape": list(plan.input_shape), "count_scale": plan.count_scale,
+                "order": "events (c, y, x, count) frame by frame, each frame closed by a frame_end word "
+                         "(rtl_gen.event_input)"}
+    return {"shape": list(plan.input_shape), "bits": plan.input_bits, "signed": plan.input_signed,
+            "order": "channel-major (c, y, x)"}
+
+
 def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
              timesteps: int | None = None, memory: str = "bram") -> dict:
     """Write ``out_dir/ecc_snn.v`` and ``out_dir/manifest.json`` (each atomically); return the manifest.
@@ -90,8 +99,7 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
         "lanes": plan.lanes, "timesteps": plan.timesteps, "trace": bool(trace),
         "tre_mode": plan.tre_mode, "coding": plan.coding, "memory": plan.memory,
         "spram_blocks": plan.spram.blocks if plan.spram is not None else 0,
-        "input": {"shape": list(plan.input_shape), "bits": plan.input_bits, "signed": plan.input_signed,
-                  "order": "channel-major (c, y, x)"},
+        "input": _input_json(plan),
         "weight_bits": plan.weight_bits, "current_width": plan.current_width,
         "membrane_widths": [layer.membrane_width for layer in plan.layers],
         "layers": layers,

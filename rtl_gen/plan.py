@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecc_hw import radix
-from ecc_hw.golden import membrane_bounds
+from ecc_hw.golden import layer1_max_input, membrane_bounds
 from ecc_hw.linear import LinearMap
 from ecc_hw.params import NetworkParams
 
@@ -32,6 +32,7 @@ MAX_WEIGHT_BITS = 16
 MAX_INPUT_BITS = 16
 MAX_MEMBRANE_WIDTH = 48
 MAX_TIMESTEPS = 1 << 16
+MAX_COUNT_SCALE = (1 << 16) - 1
 
 
 def bits_for(value: int) -> int:
@@ -122,10 +123,16 @@ class HardwarePlan:
     input_bits: int
     input_signed: bool
     weight_bits: int
-    current_width: int               # layer 1's constant-current RAM (without its bias)
+    current_width: int               # layer 1's constant-current RAM (without its bias); 0 for events
     layers: list[LayerPlan] = field(default_factory=list)
     memory: str = "bram"             # "bram" (dual-port banks) or "spram" (rtl_gen.spram_layout)
     spram: SpramLayout | None = None
+    count_scale: int = 0             # event input: C, the largest input spike count per pixel and frame
+
+    @property
+    def events(self) -> bool:
+        """Event input (``rtl_gen.event_input``): layer 1 integrates input events each step, no current RAM."""
+        return self.count_scale > 0
 
     @property
     def binary(self) -> bool:
@@ -169,7 +176,7 @@ class HardwarePlan:
             # in SPRAM a bank takes its used words of a stack region (no power-of-two rounding)
             bank = "spram" if self.spram is not None else "ram"
             depth = t.depth_used if self.spram is not None else pow2_depth(t.depth_used)
-            if layer.index == 0:
+            if layer.index == 0 and not self.events:
                 mems.append({"name": "layer1_current", "count": p, "depth": depth,
                              "width": self.current_width, "kind": bank})
             mems.append({"name": f"layer{n}_membrane", "count": p, "depth": depth,
@@ -288,9 +295,9 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
-    if getattr(params, "input_kind", "image") != "image":
-        raise HardwareError(f"input kind {params.input_kind!r} is not implemented in hardware yet "
-                            "(image input is)")
+    events = params.input_kind == "events"
+    if params.input_kind not in ("image", "events"):
+        raise HardwareError(f"input kind {params.input_kind!r} is not supported (image or events)")
     if params.tre_mode not in ("spread", "initial"):
         raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
     if not 2 <= params.weight_bits <= MAX_WEIGHT_BITS:
@@ -314,6 +321,13 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     if tuple(params.layers[0].input_shape) != tuple(params.input_shape):
         raise HardwareError("layer 1's input shape differs from the network input shape")
     binary = params.method == "radix"
+    if events and binary:
+        raise HardwareError("radix (binary-coded) parameter files with event input are not supported in hardware")
+    if events and timesteps != params.timesteps:
+        raise HardwareError(f"event input: the integers are built for T={params.timesteps}, got T={timesteps}")
+    count_scale = layer1_max_input(params) if events else 0
+    if events and not 1 <= count_scale <= MAX_COUNT_SCALE:
+        raise HardwareError(f"event input: count scale {count_scale} outside 1..{MAX_COUNT_SCALE}")
     try:
         bounds = (radix.membrane_bounds if binary else membrane_bounds)(params, timesteps)
     except (OverflowError, ValueError) as error:
@@ -322,7 +336,8 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     current_bound = int(first.max_abs_output(params.input_full_scale))
     plan = HardwarePlan(lanes, timesteps, params.tre_mode, "binary" if binary else "rate",
                         tuple(params.input_shape), params.input_bits, params.input_signed, params.weight_bits,
-                        signed_bits_for(current_bound), memory=memory)
+                        0 if events else signed_bits_for(current_bound), memory=memory,
+                        count_scale=count_scale)
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         width = signed_bits_for(bounds[i])

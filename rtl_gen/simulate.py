@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
+from .event_input import event_word_layout, field_offsets, frame_words, pack_words
 from .plan import HardwarePlan
 from .top import EccSnn
 
@@ -25,16 +26,28 @@ class SimResult:
     spikes: list | None
 
 
+def input_words(plan: HardwarePlan, x_q: np.ndarray) -> list:
+    """Per image, the input stream's words: its pixels, or with event input (``x_q`` of spike counts
+    (N, T, C, H, W)) its ``rtl_gen.event_input.frame_words``, packed."""
+    if plan.events:
+        offsets = field_offsets(event_word_layout(plan))
+        return [pack_words(frame_words(frames), offsets) for frames in np.asarray(x_q, dtype=np.int64)]
+    return list(np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1))
+
+
 def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
                max_cycles: int = 10_000_000) -> SimResult:
-    """Stream the images ``x_q`` (N, C, H, W) back to back (input always valid, output always ready).
+    """Stream the images ``x_q`` (N, C, H, W), or with event input their spike counts (N, T, C, H, W)
+    as event words, back to back (input always valid, output always ready).
 
     ``cycles[i]`` counts the cycles from the first cycle of image i's clear phase (the first cycle
     after reset, or the cycle after image i-1's last result handshake) up to and including its last
     result handshake.
     """
     dut = EccSnn(plan, trace=trace)
-    images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
+    images = input_words(plan, x_q)
+    source = getattr(dut, dut.input_name)
+    input_word = source.payload.as_value()     # an event word's struct view as its bits
     count = len(images)
     classes = plan.num_classes
     T = plan.timesteps
@@ -49,9 +62,9 @@ def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
     async def testbench(ctx):
         image, pixel, edge, last_edge = 0, 0, 0, 0
         ctx.set(dut.result.ready, 1)
-        ctx.set(dut.pixels.valid, 1)
-        ctx.set(dut.pixels.payload, int(images[0][0]))
-        sampled = [dut.pixels.valid, dut.pixels.ready, dut.result.valid, dut.result.payload]
+        ctx.set(source.valid, 1)
+        ctx.set(input_word, int(images[0][0]))
+        sampled = [source.valid, source.ready, dut.result.valid, dut.result.payload]
         if trace:
             sampled += [dut.trace.valid, dut.trace.payload]
         async for _clk, _rst, *values in ctx.tick().sample(*sampled):
@@ -68,10 +81,10 @@ def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
                         spikes[layer][int(word.t) - 1, image, base + lane * map_sizes[layer]] = True
             if in_valid and in_ready:
                 pixel += 1
-                if pixel < images.shape[1]:
-                    ctx.set(dut.pixels.payload, int(images[image][pixel]))
+                if pixel < len(images[image]):
+                    ctx.set(input_word, int(images[image][pixel]))
                 else:
-                    ctx.set(dut.pixels.valid, 0)
+                    ctx.set(source.valid, 0)
             if out_valid:
                 if out_payload.is_class:
                     predictions[image] = int(out_payload.index)
@@ -81,8 +94,8 @@ def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
                     if image == count:
                         return
                     pixel = 0
-                    ctx.set(dut.pixels.payload, int(images[image][0]))
-                    ctx.set(dut.pixels.valid, 1)
+                    ctx.set(input_word, int(images[image][0]))
+                    ctx.set(source.valid, 1)
                 else:
                     membranes[image, int(out_payload.index)] = int(out_payload.value)
 

@@ -2,7 +2,7 @@
 
 Two stacks of SB_SPRAM256KA blocks (16,384 x 16 bits each, a 4-bit write mask per nibble):
 
-- the **state stack** holds every layer's membrane banks (and layer 1's current banks): one region
+- the **state stack** holds every layer's membrane banks (and layer 1's current banks, image input only): one region
   per layer, the regions one after the other in depth (layer 1 at address 0). A region's word holds
   all its banks side by side (lane l's membrane, then, in layer 1, lane l's current), each field
   nibble-aligned so that a write touches only its own field. Every bank of a region is read and
@@ -114,7 +114,7 @@ def spram_layout(plan) -> SpramLayout:
         n = layer.index + 1
         lanes = min(plan.lanes, layer.target.out_shape[0])
         banks = [(f"layer{n}_membrane", lane, layer.membrane_width) for lane in range(lanes)]
-        if layer.index == 0:
+        if layer.index == 0 and not plan.events:
             banks += [("layer1_current", lane, plan.current_width) for lane in range(lanes)]
         state.add(f"layer{n}", layer.target.depth_used, banks)
     for layer in plan.spiking:

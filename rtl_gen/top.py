@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .event_input import event_word_layout
 from .fire import FireSweep, spike_word_layout
 from .lane import SynapseLane
 from .plan import HardwarePlan, bits_for, pow2_depth, rom_depth
@@ -65,8 +66,11 @@ class EccSnn(wiring.Component):
 
     Members
     -------
-    pixels : In(stream.Signature(pixel shape))
+    pixels : In(stream.Signature(pixel shape)), image input
         The image x_q, channel-major (c, y, x), ``input_bits`` wide (two's complement if signed).
+    events : In(stream.Signature(event_word_layout)), event input (``plan.events``) instead of ``pixels``
+        Input events (c, y, x, count) frame by frame, each frame closed by a ``frame_end`` word
+        (``rtl_gen.event_input``).
     result : Out(stream.Signature(result_layout))
         The final output membranes V_N in neuron order, then one word with ``is_class`` = 1
         holding the prediction (argmax, lowest index on ties).
@@ -78,7 +82,12 @@ class EccSnn(wiring.Component):
     clear (the deepest bank's used words), load (each pixel costs max(1, its fan-out cycles);
     zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n, then
     integration of its spikes into layer n+1; then the output words (two cycles each) and the
-    class word. Binary coding (radix, ``plan.binary``): the same phases with the loops swapped,
+    class word. Event input (``plan.events``): no current RAM and no separate load; for t = 1..T the
+    events of frame t walk into layer 1's membranes like spikes into later layers (each event costs
+    max(1, its fan-out cycles), its multiplicity scales the weight; the frame's marker costs one
+    cycle), then, once the walk has drained, the sweeps and integrations of step t as above (layer
+    1's sweep adds its bias and TRE charge, no current); one cycle passes from the last integration
+    of step t to frame t+1's first event. Binary coding (radix, ``plan.binary``): the same phases with the loops swapped,
     for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
     spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once.
     ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per that many
@@ -91,12 +100,17 @@ class EccSnn(wiring.Component):
         self.plan = plan
         self.with_trace = bool(trace)
         members = {
-            "pixels": In(stream.Signature(pixel_shape(plan))),
+            self.input_name: In(stream.Signature(event_word_layout(plan) if plan.events else pixel_shape(plan))),
             "result": Out(stream.Signature(result_layout(plan))),
         }
         if trace:
             members["trace"] = Out(stream.Signature(trace_layout(plan), always_ready=True))
         super().__init__(members)
+
+    @property
+    def input_name(self) -> str:
+        """The input stream's member: ``events`` with event input, else ``pixels``."""
+        return "events" if self.plan.events else "pixels"
 
     def elaborate(self, platform):
         m = Module()
@@ -106,6 +120,8 @@ class EccSnn(wiring.Component):
         n_layers = len(layers)
         T = plan.timesteps
         binary = plan.binary
+        events = plan.events
+        source = getattr(self, self.input_name)
         t = Signal(bits_for(T), init=1)
         if binary and T > 1:
             shift = Signal(range(T), name="shift")   # the weight of step t's spikes is 2^shift
@@ -116,14 +132,18 @@ class EccSnn(wiring.Component):
             m.submodules.spram_state = state_stack = SpramStackUnit(plan.spram.state)
             m.submodules.spram_spikes = spike_stack = SpramStackUnit(plan.spram.spikes)
 
-        # --- integration engines (layer 1: into the current RAM; others: into the membranes)
+        # --- integration engines (layer 1: into the current RAM, or with events into its membranes;
+        # others: into the membranes)
         walkers, lane_sets, target_banks = [], [], []
         for layer in layers:
             idx = layer.index
-            value_shape = pixel_shape(plan) if idx == 0 else unsigned(1)
+            value_shape = unsigned(1)
+            if idx == 0:
+                value_shape = event_word_layout(plan).members["count"] if events else pixel_shape(plan)
             walker = FanOutWalker(layer.target, value_shape, interval)
             m.submodules[f"walker{idx + 1}"] = walker
-            width = plan.current_width if idx == 0 else layer.membrane_width
+            into_current = idx == 0 and not events
+            width = plan.current_width if into_current else layer.membrane_width
             c_out = layer.target.out_shape[0]
             lane_units = []
             max_shift = T - 1 if binary and idx > 0 else 0   # 0 for T = 1 too
@@ -139,20 +159,21 @@ class EccSnn(wiring.Component):
                 lane_units.append(unit)
             walkers.append(walker)
             lane_sets.append(lane_units)
-            name = "current" if idx == 0 else f"membrane{idx + 1}_"
-            bank = "layer1_current" if idx == 0 else f"layer{idx + 1}_membrane"
+            name = "current" if into_current else f"membrane{idx + 1}_"
+            bank = "layer1_current" if into_current else f"layer{idx + 1}_membrane"
             target_banks.append(_Banks(m, name, layer.target, lanes, width, state_stack, f"layer{idx + 1}",
                                        bank))
-        membrane1 = _Banks(m, "membrane1_", layers[0].target, lanes, layers[0].membrane_width, state_stack,
-                           "layer1", "layer1_membrane")
+        membrane1 = target_banks[0] if events else _Banks(
+            m, "membrane1_", layers[0].target, lanes, layers[0].membrane_width, state_stack, "layer1",
+            "layer1_membrane")
         state_banks = [membrane1] + target_banks[1:]   # membranes of every layer
 
         # --- fire sweeps, spike buffers, TRE counters
         fires, buffers, charges, counters = [], [], [], []
         for layer in plan.spiking:
             idx = layer.index
-            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 else None, T if binary else 0,
-                             interval)
+            fire = FireSweep(layer, lanes, plan.current_width if idx == 0 and not events else None,
+                             T if binary else 0, interval)
             m.submodules[f"fire{idx + 1}"] = fire
             if binary and T > 1:
                 m.d.comb += fire.shift.eq(shift)
@@ -194,8 +215,8 @@ class EccSnn(wiring.Component):
             init = 0
             if layer.spiking and plan.tre_mode == "initial":
                 init = layer.tre_charge
-            banks_here = [(target_banks[idx], lane_sets[idx], 0 if idx == 0 else init)]
-            if idx == 0:
+            banks_here = [(target_banks[idx], lane_sets[idx], 0 if idx == 0 and not events else init)]
+            if idx == 0 and not events:
                 banks_here.append((membrane1, None, init))
             for banks, lane_units, init_value in banks_here:
                 for lane, (rp, wp) in enumerate(banks.ports):
@@ -261,15 +282,24 @@ class EccSnn(wiring.Component):
                 m.d.sync += [charges[idx].eq(q + wrap), c.eq(Mux(wrap, c + r - T, c + r))]
             goto(f"FIRE{idx + 1}")
 
-        # --- input: pixels in channel-major order feed layer 1's walker
+        # --- input: pixels in channel-major order, or events, feed layer 1's walker
         c_in, h_in, w_in = plan.input_shape
-        pc = Signal(bits_for(c_in - 1))
-        py = Signal(bits_for(h_in - 1))
-        px = Signal(bits_for(w_in - 1))
         load_events = walkers[0].events
-        m.d.comb += [load_events.payload.c.eq(pc), load_events.payload.y.eq(py),
-                     load_events.payload.x.eq(px), load_events.payload.value.eq(self.pixels.payload)]
-        last_pixel = (pc == c_in - 1) & (py == h_in - 1) & (px == w_in - 1)
+        pixel_counters = []
+        if events:           # a frame_end word enters the walker as a no-op (count 0): one cycle
+            word = source.payload
+            m.d.comb += [load_events.payload.c.eq(word.c), load_events.payload.y.eq(word.y),
+                         load_events.payload.x.eq(word.x),
+                         load_events.payload.value.eq(Mux(word.frame_end, 0, word.count))]
+            last_word = word.frame_end
+        else:
+            pc = Signal(bits_for(c_in - 1))
+            py = Signal(bits_for(h_in - 1))
+            px = Signal(bits_for(w_in - 1))
+            pixel_counters = [pc, py, px]
+            m.d.comb += [load_events.payload.c.eq(pc), load_events.payload.y.eq(py),
+                         load_events.payload.x.eq(px), load_events.payload.value.eq(source.payload)]
+            last_word = (pc == c_in - 1) & (py == h_in - 1) & (px == w_in - 1)
 
         # --- readout of the output layer
         out_lanes = len(target_banks[-1].ports)
@@ -300,24 +330,24 @@ class EccSnn(wiring.Component):
                 m.d.comb += clearing.eq(1)
                 m.d.sync += clear_addr.eq(clear_addr + 1)
                 with m.If(clear_addr == plan.clear_depth - 1):
-                    m.d.sync += [clear_addr.eq(0), pc.eq(0), py.eq(0), px.eq(0), t.eq(1)]
+                    m.d.sync += [clear_addr.eq(0), t.eq(1)] + [c.eq(0) for c in pixel_counters]
                     m.d.sync += [c.eq(0) for c in counters]
                     if plan.tre_mode == "initial":
                         m.d.sync += [c.eq(0) for c in charges]
                     goto("LOAD")
             with m.Case(codes["LOAD"]):
-                m.d.comb += [load_events.valid.eq(self.pixels.valid),
-                             self.pixels.ready.eq(load_events.ready)]
-                with m.If(self.pixels.valid & load_events.ready):
-                    with m.If(px == w_in - 1):
-                        m.d.sync += px.eq(0)
-                        with m.If(py == h_in - 1):
-                            m.d.sync += [py.eq(0), pc.eq(pc + 1)]
+                m.d.comb += [load_events.valid.eq(source.valid), source.ready.eq(load_events.ready)]
+                with m.If(source.valid & load_events.ready):
+                    if not events:
+                        with m.If(px == w_in - 1):
+                            m.d.sync += px.eq(0)
+                            with m.If(py == h_in - 1):
+                                m.d.sync += [py.eq(0), pc.eq(pc + 1)]
+                            with m.Else():
+                                m.d.sync += py.eq(py + 1)
                         with m.Else():
-                            m.d.sync += py.eq(py + 1)
-                    with m.Else():
-                        m.d.sync += px.eq(px + 1)
-                    with m.If(last_pixel):
+                            m.d.sync += px.eq(px + 1)
+                    with m.If(last_word):
                         goto("LOAD_DRAIN")
             with m.Case(codes["LOAD_DRAIN"]):
                 with m.If(~engine_busy(0)):
@@ -347,7 +377,10 @@ class EccSnn(wiring.Component):
                                 start_readout()
                             with m.Else():
                                 m.d.sync += t.eq(t + 1)
-                                start_fire(0)
+                                if events:          # frame t + 1's events first
+                                    goto("LOAD")
+                                else:
+                                    start_fire(0)
             with m.Case(codes["READ"]):
                 m.d.comb += reading.eq(1)
                 goto("SEND")

@@ -3,11 +3,13 @@
 //
 // Python (cocotb, sim/network_tb.py) only drives `clk` and waits for `done`; everything else comes
 // from plusargs and files, and everything seen goes to one text file read after the run:
-//   +images=FILE   $readmemh of NIMAGES * NPIX pixels (channel-major, PIXEL_W-bit two's complement)
-//   +gaplimit=FILE $readmemh of one word per image: idle gaps only before pixels 0..gaplimit-1
-//                  (gaplimit = 1 + the last pixel that starts a fan-out walk: nonzero value and
-//                  nonzero fan-out; see "Cycle counts" below)
+//   +words=FILE    $readmemh of the input words of every image, one after the other (at most WORDS):
+//                  bits IN_W-1..0 the input payload (a pixel, channel-major, IN_W-bit two's complement;
+//                  or with EVENT_INPUT defined an event word, rtl_gen/event_input.py), bit IN_W set if
+//                  an idle gap may be inserted before the word (see "Cycle counts" below)
+//   +lengths=FILE  $readmemh of one word per image: its number of input words (NPIX for images)
 //   +nimages=K     number of images to stream back to back
+//   +nwords=W      number of words in +words
 //   +out=FILE      the record (below)
 //   +seed=S        seed of the idle/back-pressure generator (re-seeded per image with the image number,
 //                  so one image rerun alone sees the same gaps)
@@ -27,16 +29,17 @@
 // as ecc_hw.cycle_model does. Input stalls are cycles with pixels ready and not valid; output stalls
 // cycles with result valid and not ready. Each such cycle delays the rest of the schedule by exactly
 // one cycle (the controller holds its state), so `cycles - input stalls - output stalls` equals the
-// gap-free count. That holds for an input gap only while a pixel that starts a fan-out walk is still
-// to come (the last walk sets the end of the load phase); after it a gap may overlap the synapse
-// pipeline's drain, so no gaps are inserted there (+gaplimit).
+// gap-free count. That holds for an input gap only while a word that starts a fan-out walk is still
+// to come in its load phase (the image; with event input the frame): the last walk sets the end of the
+// phase, and after it a gap may overlap the synapse pipeline's drain, so Python allows no gaps there
+// (bit IN_W of the words).
 `timescale 1ns/1ps
 module tb_ecc_snn #(
-    parameter PIXEL_W = 8,
+    parameter IN_W = 8,
     parameter RESULT_W = 28,
     parameter TRACE_W = 29,
     parameter CLASS_BIT = 27,
-    parameter NPIX = 784,
+    parameter WORDS = 784 * 1024,
     parameter MAX_IMAGES = 1024
 ) (
     input wire clk /* verilator public_flat_rw */
@@ -45,13 +48,13 @@ module tb_ecc_snn #(
     reg done /* verilator public_flat_rd */ = 1'b0;
     reg [3:0] reset_count = 4'd0;
 
-    reg [PIXEL_W-1:0] pixels [0:MAX_IMAGES*NPIX-1];
-    reg [31:0] gap_limit [0:MAX_IMAGES-1];
-    integer nimages, idle, stall, seed, max_cycles, first, fd;
+    reg [IN_W:0] words [0:WORDS-1];
+    reg [31:0] lengths [0:MAX_IMAGES-1];
+    integer nimages, nwords, idle, stall, seed, max_cycles, first, fd;
     reg [1023:0] path;
 
     reg in_valid = 1'b0;
-    reg [PIXEL_W-1:0] in_data = {PIXEL_W{1'b0}};
+    reg [IN_W-1:0] in_data = {IN_W{1'b0}};
     wire in_ready;
     wire out_valid;
     reg out_ready = 1'b0;
@@ -61,7 +64,11 @@ module tb_ecc_snn #(
 
     ecc_snn dut (
         .clk(clk), .rst(rst),
+`ifdef EVENT_INPUT
+        .events__valid(in_valid), .events__ready(in_ready), .events__payload(in_data),
+`else
         .pixels__valid(in_valid), .pixels__ready(in_ready), .pixels__payload(in_data),
+`endif
         .result__valid(out_valid), .result__ready(out_ready), .result__payload(out_data),
         .trace__valid(trace_valid), .trace__payload(trace_data)
     );
@@ -73,8 +80,9 @@ module tb_ecc_snn #(
         if (!$value$plusargs("seed=%d", seed)) seed = 1;
         if (!$value$plusargs("first=%d", first)) first = 0;
         if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 100000000;
-        if ($value$plusargs("images=%s", path)) $readmemh(path, pixels, 0, nimages * NPIX - 1);
-        if ($value$plusargs("gaplimit=%s", path)) $readmemh(path, gap_limit, 0, nimages - 1);
+        if (!$value$plusargs("nwords=%d", nwords)) nwords = 1;
+        if ($value$plusargs("words=%s", path)) $readmemh(path, words, 0, nwords - 1);
+        if ($value$plusargs("lengths=%s", path)) $readmemh(path, lengths, 0, nimages - 1);
         if (!$value$plusargs("out=%s", path)) path = "bench_record.txt";
         fd = $fopen(path, "w");
     end
@@ -98,7 +106,8 @@ module tb_ecc_snn #(
     endfunction
 
     integer image = 0;        // image being streamed
-    integer pixel = 0;        // next pixel to present
+    integer pixel = 0;        // next word of the image to present
+    integer base = 0;         // the image's first word
     integer cycles = 0;       // cycles of the current image so far
     integer in_stalls = 0;
     integer out_stalls = 0;
@@ -118,12 +127,12 @@ module tb_ecc_snn #(
             if (in_ready && !in_valid) in_stalls = in_stalls + 1;
             if (out_valid && !out_ready) out_stalls = out_stalls + 1;
             if (trace_valid) $fwrite(fd, "T %h\n", trace_data);
-            // input: hold a presented pixel until its handshake, then maybe idle before the next
+            // input: hold a presented word until its handshake, then maybe idle before the next
             if (in_valid && in_ready) pixel = pixel + 1;
             if (!in_valid || in_ready) begin
-                if (pixel < NPIX && !(pixel < gap_limit[image] && r[7:0] < idle)) begin
+                if (pixel < lengths[image] && !(words[base + pixel][IN_W] && r[7:0] < idle)) begin
                     in_valid <= 1'b1;
-                    in_data <= pixels[image * NPIX + pixel];
+                    in_data <= words[base + pixel][IN_W-1:0];
                 end else begin
                     in_valid <= 1'b0;
                 end
@@ -134,6 +143,7 @@ module tb_ecc_snn #(
                 $fwrite(fd, "R %h\n", out_data);
                 if (out_data[CLASS_BIT]) begin
                     $fwrite(fd, "C %h %h %h %h\n", first + image, cycles, in_stalls, out_stalls);
+                    base = base + lengths[image];
                     image = image + 1;
                     pixel = 0;
                     cycles = 0;

