@@ -27,6 +27,9 @@ class BoardTop(wiring.Component):
     ``error_led`` (Out, last frame was rejected), ``busy_led`` (Out, an image is in flight)."""
 
     def __init__(self, plan: HardwarePlan, clocks_per_bit: int, timeout_cycles: int | None = None):
+        if plan.events:
+            raise HardwareError("the UART framing carries images; event input runs in simulation only "
+                                "(ecc-hw verify)")
         if plan.input_bits > 8:
             raise HardwareError(f"the UART framing carries 8-bit pixels; this network has "
                                 f"{plan.input_bits}-bit inputs")

@@ -173,9 +173,10 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
 
 
 def ideal_cycles(params: NetworkParams, golden_result, lanes: int, timesteps: int | None = None) -> np.ndarray:
-    """SPEC 4's hardware ideal per image: (first-layer MACs + SynOps + T x spiking neurons) / P."""
+    """SPEC 4's hardware ideal per image: (first-layer MACs + SynOps + T x spiking neurons) / P
+    (event input: no first-layer MACs; the input events are in the SynOps)."""
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     first = params.layers[0]
-    macs = first.nominal_fan_in * first.neurons
+    macs = 0 if params.input_kind == "events" else first.nominal_fan_in * first.neurons
     neurons = sum(layer.neurons for layer in params.spiking_layers)
     return (macs + np.asarray(golden_result.synops, dtype=np.float64) + timesteps * neurons) / lanes

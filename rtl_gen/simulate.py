@@ -44,8 +44,12 @@ def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
     after reset, or the cycle after image i-1's last result handshake) up to and including its last
     result handshake.
     """
+    return run_words(plan, input_words(plan, x_q), trace, max_cycles)
+
+
+def run_words(plan: HardwarePlan, images: list, trace: bool = True, max_cycles: int = 10_000_000) -> SimResult:
+    """``run_images`` for given input words: per image, the integers of its input stream."""
     dut = EccSnn(plan, trace=trace)
-    images = input_words(plan, x_q)
     source = getattr(dut, dut.input_name)
     input_word = source.payload.as_value()     # an event word's struct view as its bits
     count = len(images)

@@ -77,3 +77,11 @@ def test_run_command_against_simulated_board(net, tmp_path, capsys):
     assert status == 0, out
     assert "accuracy 100.00%" in out and "agreement with the golden model 100.00%" in out
     assert "membranes identical" in out and "cycles = model" in out
+
+
+def test_board_top_refuses_event_input():
+    from ecc_hw.testing import random_event_network
+    from rtl_gen.errors import HardwareError
+
+    with pytest.raises(HardwareError, match="the UART framing carries images; event input runs in simulation"):
+        BoardTop(make_plan(random_event_network(3), 2), clocks_per_bit=4)

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from ecc_hw import golden
-from ecc_hw.cycle_model import (FIRE_OVERHEAD, LANE_DRAIN, _integration, constants, cycles_per_image,
+from ecc_hw.cycle_model import (FIRE_OVERHEAD, FRAME_ENTRY, LANE_DRAIN, _integration, constants, cycles_per_image,
                                 ideal_cycles, issue_interval, sweep_order, sweep_words, walk_cycles)
 from ecc_hw.linear import LinearMap
-from ecc_hw.testing import random_inputs, random_network
+from ecc_hw.testing import random_event_inputs, random_event_network, random_inputs, random_network
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -87,3 +87,51 @@ def test_integration_cost_does_not_depend_on_the_start_cycle():
     # Why one loop serves both schedules (step-major rate coding, layer-major radix).
     lengths = np.array([0, 3, 1, 0, 5])
     assert _integration(1000, lengths) - 1000 == _integration(7, lengths) - 7
+
+
+def _silent_event_network():
+    """An event network whose neurons never fire (negative weights and biases, no TRE)."""
+    params = random_event_network(3, count_scale=3, timesteps=4, conv_layers=2)
+    for layer in params.layers:
+        layer.weight[:] = -np.abs(layer.weight)
+        layer.bias[:] = -1
+        if layer.spiking:
+            layer.tre_charge = 0
+    return params
+
+
+@pytest.mark.parametrize("memory", ["bram", "spram"])
+def test_event_input_schedule(memory):
+    """No events and no spikes: clear, T frame markers (one cycle each), FRAME_ENTRY between frames,
+    T sweeps per layer, readout. One event of walk length L in a frame adds its walk and the drain."""
+    lanes, T = 2, 4
+    params = _silent_event_network()
+    consts = constants(params, lanes, memory)
+    interval = consts["issue_interval"]
+    assert consts["frame_entry"] == FRAME_ENTRY == 1
+    empty = np.zeros((1, T, *params.input_shape), dtype=np.int64)
+    ref = golden.run(params, empty, record_spikes=True)
+    assert not any(s.any() for s in ref.spikes)
+    sweeps = sum(interval * d + FIRE_OVERHEAD - (interval - 1) for d in consts["sweep_words"])
+    readout = 1 + 2 * params.layers[-1].neurons + 1
+    base = consts["clear_cycles"] + T * 1 + (T - 1) * FRAME_ENTRY + T * sweeps + readout
+    assert cycles_per_image(params, ref, lanes, x_q=empty, memory=memory).tolist() == [base]
+    walks = walk_cycles(params.layers[0], lanes)
+    pixel = int(np.flatnonzero(walks)[0])
+    one = empty.copy()
+    one[0, 2].reshape(-1)[pixel] = 3
+    ref = golden.run(params, one, record_spikes=True)
+    assert not any(s.any() for s in ref.spikes)
+    walk = int(walks[pixel])
+    # the event is accepted, its last update issued interval * L - (interval - 1) cycles later and
+    # drained LANE_DRAIN cycles after that; the marker waits for the walk (one cycle, overlapped)
+    extra = interval * walk - (interval - 1) + LANE_DRAIN - 1
+    assert cycles_per_image(params, ref, lanes, x_q=one, memory=memory).tolist() == [base + extra]
+
+
+def test_event_ideal_has_no_first_layer_macs():
+    params = random_event_network(3, timesteps=4)
+    x_q = random_event_inputs(params, 2, 1)
+    ref = golden.run(params, x_q, record_spikes=True)
+    neurons = sum(layer.neurons for layer in params.spiking_layers)
+    assert np.allclose(ideal_cycles(params, ref, 2), (ref.synops + 4 * neurons) / 2)

@@ -4,7 +4,8 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import cycles_per_image
-from ecc_hw.testing import random_inputs, random_network, random_radix_network
+from ecc_hw.testing import (random_event_inputs, random_event_network, random_inputs, random_network,
+                            random_radix_network)
 from rtl_gen.plan import make_plan
 from rtl_gen.simulate import run_images
 
@@ -134,6 +135,80 @@ def test_radix_membranes_reach_their_bounds_without_overflow():
     assert ref.output_membrane.tolist() == [[-bounds[-1]] * params.layers[-1].neurons]
     plan = make_plan(params, 2)
     assert [layer.membrane_width for layer in plan.layers] == [signed_bits_for(b) for b in bounds]
+    sim = run_images(plan, x_q, trace=True)
+    for got, want in zip(sim.spikes, ref.spikes):
+        assert np.array_equal(got, want)
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+
+
+# --- event input (rtl_gen.event_input): layer 1 integrates input events frame by frame
+EVENT_CASES = [  # seed, lanes, tre_mode, with_pool, conv_layers, count_scale, T
+    (3, 2, "spread", True, 2, 3, 5),
+    (5, 1, "initial", True, 1, 1, 4),          # count_scale 1: one-bit counts, no multiplier
+    (37, 4, "spread", True, 3, 5, 4),
+    (9, 1, "spread", False, 2, 4, 6),
+    (11, 8, "initial", False, 2, 16, 3),
+]
+
+
+@pytest.mark.parametrize("seed,lanes,tre_mode,with_pool,conv_layers,count_scale,timesteps", EVENT_CASES)
+def test_event_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with_pool, conv_layers,
+                                                     count_scale, timesteps):
+    params = random_event_network(seed, count_scale=count_scale, timesteps=timesteps, tre_mode=tre_mode,
+                                  with_pool=with_pool, conv_layers=conv_layers)
+    x_q = random_event_inputs(params, 3, seed + 100)
+    x_q[0, 1] = 0                                    # an empty frame: its marker alone
+    x_q[1, -1] = count_scale                         # a full frame at the largest count
+    x_q[2] = 0                                       # no events at all: bias and TRE only
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert all(0 < s[:, :2].mean() < 1 for s in ref.spikes)   # every layer's spikes vary: a real check
+    plan = make_plan(params, lanes)
+    assert plan.events and plan.current_width == 0
+    sim = run_images(plan, x_q, trace=True)
+    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
+        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.predictions, ref.predictions)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+
+
+def test_event_counts_may_come_as_repeated_words():
+    """A pixel's count split over several words (or repeated count-1 events, as a sensor sends them)
+    and zero-count words give the same spikes and membranes; each extra word is an extra event."""
+    from rtl_gen.event_input import event_word_layout, field_offsets, frame_words, pack_words
+    from rtl_gen.simulate import run_words
+
+    params = random_event_network(1, count_scale=3, timesteps=5)
+    x_q = random_event_inputs(params, 1, 4)
+    ref = golden.run(params, x_q, record_spikes=True)
+    words = frame_words(x_q[0])
+    split = []
+    for c, y, x, count, end in words:
+        split += [[c, y, x, 1, 0]] * count if not end else [[c, y, x, 0, 0], [0, 0, 0, 0, 1]]
+    plan = make_plan(params, 2)
+    stream = pack_words(np.array(split), field_offsets(event_word_layout(plan)))
+    sim = run_words(plan, [stream], trace=True)
+    for got, want in zip(sim.spikes, ref.spikes):
+        assert np.array_equal(got, want)
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert sim.cycles[0] > cycles_per_image(params, ref, 2, x_q=x_q)[0]
+
+
+def test_event_membranes_reach_their_bounds_without_overflow():
+    """Worst case for layer 1: full-scale weights of one sign, every pixel at count_scale in every
+    frame, theta larger than anything reachable: the membranes move by the bound's Zmax each step
+    in widths of signed_bits_for(bound), and the hardware still agrees with the golden model."""
+    from rtl_gen.plan import signed_bits_for
+
+    params = random_event_network(2, count_scale=7, timesteps=4, with_pool=False, conv_layers=1)
+    wmax = (1 << (params.weight_bits - 1)) - 1
+    first = params.layers[0]
+    first.weight[:], first.bias[:], first.tre_charge = -wmax, -wmax, 0
+    x_q = np.full((1, 4, *params.input_shape), 7, dtype=np.int64)
+    bounds = golden.membrane_bounds(params, 4)
+    plan = make_plan(params, 2)
+    assert plan.layers[0].membrane_width == signed_bits_for(bounds[0])
+    ref = golden.run(params, x_q, record_spikes=True)
     sim = run_images(plan, x_q, trace=True)
     for got, want in zip(sim.spikes, ref.spikes):
         assert np.array_equal(got, want)
