@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from .event_input import event_word_layout, field_offsets, frame_words, pack_words
@@ -51,7 +52,7 @@ def run_words(plan: HardwarePlan, images: list, trace: bool = True, max_cycles: 
     """``run_images`` for given input words: per image, the integers of its input stream."""
     dut = EccSnn(plan, trace=trace)
     source = getattr(dut, dut.input_name)
-    input_word = source.payload.as_value()     # an event word's struct view as its bits
+    input_word = Value.cast(source.payload)     # a pixel, or an event word's struct view as its bits
     count = len(images)
     classes = plan.num_classes
     T = plan.timesteps

@@ -79,6 +79,7 @@ def test_run_command_against_simulated_board(net, tmp_path, capsys):
     assert "membranes identical" in out and "cycles = model" in out
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_board_top_refuses_event_input():
     from ecc_hw.testing import random_event_network
     from rtl_gen.errors import HardwareError
