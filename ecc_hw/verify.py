@@ -458,7 +458,8 @@ class Bench:
         record_path = run_dir / "record.txt"
         record_path.unlink(missing_ok=True)
         plusargs = [f"+words={run_dir / 'words.hex'}", f"+nwords={len(words)}",
-                    f"+lengths={run_dir / 'lengths.hex'}", f"+nimages={len(streams)}", f"+out={record_path}", f"+seed={stimulus.seed}",
+                    f"+lengths={run_dir / 'lengths.hex'}", f"+nimages={len(streams)}", f"+out={record_path}",
+                    f"+seed={stimulus.seed}",
                     f"+idle={stimulus.idle}", f"+stall={stimulus.stall}", f"+first={first}",
                     f"+max_cycles={max_cycles}"]
         if waves and b.simulator == "icarus":

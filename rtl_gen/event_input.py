@@ -19,6 +19,7 @@ each frame's nonzero pixels in channel-major (c, y, x) order, one word per pixel
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 from .plan import HardwarePlan, bits_for
@@ -28,7 +29,12 @@ def event_word_layout(plan: HardwarePlan) -> data.StructLayout:
     """Payload of the event input stream (module docstring)."""
     c_in, h_in, w_in = plan.input_shape
     return data.StructLayout({"c": bits_for(c_in - 1), "y": bits_for(h_in - 1), "x": bits_for(w_in - 1),
-                              "count": bits_for(plan.count_scale), "frame_end": 1})
+                              "count": count_shape(plan), "frame_end": 1})
+
+
+def count_shape(plan: HardwarePlan):
+    """Shape of an event's multiplicity: 0..count_scale (one bit, no multiplier, for C = 1)."""
+    return unsigned(bits_for(plan.count_scale))
 
 
 def frame_words(frames: np.ndarray) -> np.ndarray:

@@ -131,7 +131,8 @@ class HardwarePlan:
 
     @property
     def events(self) -> bool:
-        """Event input (``rtl_gen.event_input``): layer 1 integrates input events each step, no current RAM."""
+        """Event input (``rtl_gen.event_input``): layer 1 integrates input events every step (no
+        current RAM)."""
         return self.count_scale > 0
 
     @property
@@ -322,7 +323,8 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
         raise HardwareError("layer 1's input shape differs from the network input shape")
     binary = params.method == "radix"
     if events and binary:
-        raise HardwareError("radix (binary-coded) parameter files with event input are not supported in hardware")
+        raise HardwareError("radix (binary-coded) parameter files with event input are not supported "
+                            "in hardware")
     if events and timesteps != params.timesteps:
         raise HardwareError(f"event input: the integers are built for T={params.timesteps}, got T={timesteps}")
     count_scale = layer1_max_input(params) if events else 0

@@ -48,7 +48,8 @@ def run_images(plan: HardwarePlan, x_q: np.ndarray, trace: bool = True,
     return run_words(plan, input_words(plan, x_q), trace, max_cycles)
 
 
-def run_words(plan: HardwarePlan, images: list, trace: bool = True, max_cycles: int = 10_000_000) -> SimResult:
+def run_words(plan: HardwarePlan, images: list, trace: bool = True,
+              max_cycles: int = 10_000_000) -> SimResult:
     """``run_images`` for given input words: per image, the integers of its input stream."""
     dut = EccSnn(plan, trace=trace)
     source = getattr(dut, dut.input_name)

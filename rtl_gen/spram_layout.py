@@ -2,7 +2,7 @@
 
 Two stacks of SB_SPRAM256KA blocks (16,384 x 16 bits each, a 4-bit write mask per nibble):
 
-- the **state stack** holds every layer's membrane banks (and layer 1's current banks, image input only): one region
+- the **state stack** holds every layer's membrane banks (and layer 1's current banks, image input): one region
   per layer, the regions one after the other in depth (layer 1 at address 0). A region's word holds
   all its banks side by side (lane l's membrane, then, in layer 1, lane l's current), each field
   nibble-aligned so that a write touches only its own field. Every bank of a region is read and

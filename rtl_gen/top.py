@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .event_input import event_word_layout
+from .event_input import count_shape, event_word_layout
 from .fire import FireSweep, spike_word_layout
 from .lane import SynapseLane
 from .plan import HardwarePlan, bits_for, pow2_depth, rom_depth
@@ -68,7 +68,7 @@ class EccSnn(wiring.Component):
     -------
     pixels : In(stream.Signature(pixel shape)), image input
         The image x_q, channel-major (c, y, x), ``input_bits`` wide (two's complement if signed).
-    events : In(stream.Signature(event_word_layout)), event input (``plan.events``) instead of ``pixels``
+    events : In(stream.Signature(event_word_layout)), event input (``plan.events``), not ``pixels``
         Input events (c, y, x, count) frame by frame, each frame closed by a ``frame_end`` word
         (``rtl_gen.event_input``).
     result : Out(stream.Signature(result_layout))
@@ -87,8 +87,8 @@ class EccSnn(wiring.Component):
     max(1, its fan-out cycles), its multiplicity scales the weight; the frame's marker costs one
     cycle), then, once the walk has drained, the sweeps and integrations of step t as above (layer
     1's sweep adds its bias and TRE charge, no current); one cycle passes from the last integration
-    of step t to frame t+1's first event. Binary coding (radix, ``plan.binary``): the same phases with the loops swapped,
-    for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
+    of step t to frame t+1's first event. Binary coding (radix, ``plan.binary``): the same phases
+    with the loops swapped, for n = 1..N-1 and t = 1..T (layer n+1 fires only after layer n delivered all T bits), step t's
     spikes integrated as weight << (T - t) (Horner's rule) and the output bias added once.
     ``ecc_hw.cycle_model`` gives the exact cycle count; throughput is one image per that many
     cycles, latency the same (no two images overlap). With ``plan.memory == "spram"`` the
@@ -100,7 +100,8 @@ class EccSnn(wiring.Component):
         self.plan = plan
         self.with_trace = bool(trace)
         members = {
-            self.input_name: In(stream.Signature(event_word_layout(plan) if plan.events else pixel_shape(plan))),
+            self.input_name: In(stream.Signature(event_word_layout(plan) if plan.events
+                                                 else pixel_shape(plan))),
             "result": Out(stream.Signature(result_layout(plan))),
         }
         if trace:
@@ -139,7 +140,7 @@ class EccSnn(wiring.Component):
             idx = layer.index
             value_shape = unsigned(1)
             if idx == 0:
-                value_shape = event_word_layout(plan).members["count"] if events else pixel_shape(plan)
+                value_shape = count_shape(plan) if events else pixel_shape(plan)
             walker = FanOutWalker(layer.target, value_shape, interval)
             m.submodules[f"walker{idx + 1}"] = walker
             into_current = idx == 0 and not events
