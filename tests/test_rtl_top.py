@@ -213,3 +213,28 @@ def test_event_membranes_reach_their_bounds_without_overflow():
     for got, want in zip(sim.spikes, ref.spikes):
         assert np.array_equal(got, want)
     assert np.array_equal(sim.output_membrane, ref.output_membrane)
+
+
+def test_event_input_through_a_pool_composed_into_layer_1():
+    """An input pool composed into layer 1 (3x3 cells, stride 2, the last row and column cropped):
+    events of cropped pixels are no-ops, the others reach every cell that contains them."""
+    from ecc_hw.params import Pool, QuantLayer
+
+    params = random_event_network(9, count_scale=4, timesteps=4)
+    rng = np.random.default_rng(0)
+    conv = QuantLayer(kind="conv", input_shape=(2, 8, 8), output_shape=(3, 3, 3),
+                      weight=rng.integers(-31, 32, (3, 2, 2, 2)), bias=rng.integers(-20, 20, 3),
+                      threshold=60, tre_charge=30, pool=Pool((3, 3), (2, 2)), kernel=(2, 2),
+                      padding=(1, 1, 0, 0), nominal_fan_in=8, name="conv1")
+    dense = QuantLayer(kind="dense", input_shape=(3, 3, 3), output_shape=(4, 1, 1),
+                       weight=rng.integers(-31, 32, (4, 27)), bias=rng.integers(-5, 5, 4), threshold=None,
+                       tre_charge=None, nominal_fan_in=27, name="dense")
+    params.layers, params.input_shape, params.lambdas = [conv, dense], (2, 8, 8), [1.0, 1.0, 1.0]
+    params.events.update(sensor=[8, 8], size=[8, 8])
+    x_q = random_event_inputs(params, 2, 3, density=0.5)
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert 0 < ref.spikes[0].mean() < 1
+    sim = run_images(make_plan(params, 2), x_q, trace=True)
+    assert np.array_equal(sim.spikes[0], ref.spikes[0])
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, 2, x_q=x_q))
