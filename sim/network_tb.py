@@ -1,7 +1,8 @@
 """Cocotb test of ``tb_ecc_snn``: clock the wrapper until it has streamed every image.
 
-Nothing runs in Python per cycle: the wrapper (``tb_ecc_snn.v``) feeds the images, inserts idle gaps
-and back-pressure and records every word; ``ecc_hw.verify`` checks the record after the run.
+Nothing runs in Python per cycle: the wrapper (``tb_ecc_snn.v``) feeds the input words (pixels, or
+event words with ``EVENT_INPUT`` defined), inserts idle gaps and back-pressure and records every
+word; ``ecc_hw.verify`` checks the record after the run.
 """
 import cocotb
 from cocotb.clock import Clock
