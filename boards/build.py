@@ -209,6 +209,9 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
     board = BOARDS[board_name]
     params = params_mod.load(net)
     plan = make_plan(params, lanes, timesteps, board.memory)
+    if plan.events:
+        raise UserError(f"{net}: event input runs in simulation only (ecc-hw verify); the boards' UART "
+                        "framing carries images")
     prediction = fit_check(board, plan)                       # before anything is written
     tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
                                             "icepack" if board.family == "ice40" else "ecppack")}

@@ -37,6 +37,16 @@ def test_build_that_cannot_fit_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_event_parameter_files_are_refused_writing_nothing(tmp_path, capsys):
+    from ecc_hw.testing import random_event_network
+    folder, out = tmp_path / "net", tmp_path / "out"
+    params.save(random_event_network(3), folder)
+    assert main(["build", str(folder), "--board", "icebreaker", "--lanes", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "event input runs in simulation only" in err
+    assert not out.exists()
+
+
 def test_mnist_at_two_lanes_is_refused_for_spram_writing_nothing(tmp_path, capsys):
     """The bundled network fits the iCEBreaker at P = 1 only: P = 2 needs 7 of its 4 SPRAMs."""
     from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL
