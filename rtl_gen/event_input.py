@@ -15,6 +15,10 @@ Word layout (``event_word_layout``, least significant field first):
 The frame of an event is implicit: the number of markers before it. Within a frame events may come
 in any order; ``frame_words`` (what the benches send and what ``ecc_hw.cycle_model`` counts) sends
 each frame's nonzero pixels in channel-major (c, y, x) order, one word per pixel with its count.
+
+Throughput (``rtl_gen.top.EccSnn``): the stream is ready only while a frame is loading; an event
+costs max(1, its fan-out walk) cycles (twice the walk with SPRAM banks), a marker one cycle, after
+which the input waits until step t's sweeps and integrations are done.
 """
 from __future__ import annotations
 
