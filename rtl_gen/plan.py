@@ -334,12 +334,12 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
         bounds = (radix.membrane_bounds if binary else membrane_bounds)(params, timesteps)
     except (OverflowError, ValueError) as error:
         raise HardwareError(f"membrane bounds: {error}") from None
-    first = LinearMap.of(params.layers[0])
-    current_bound = int(first.max_abs_output(params.input_full_scale))
+    current_width = 0                                    # event input: no constant-current RAM
+    if not events:
+        current_width = signed_bits_for(int(LinearMap.of(params.layers[0]).max_abs_output(params.input_full_scale)))
     plan = HardwarePlan(lanes, timesteps, params.tre_mode, "binary" if binary else "rate",
                         tuple(params.input_shape), params.input_bits, params.input_signed, params.weight_bits,
-                        0 if events else signed_bits_for(current_bound), memory=memory,
-                        count_scale=count_scale)
+                        current_width, memory=memory, count_scale=count_scale)
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         width = signed_bits_for(bounds[i])
