@@ -137,7 +137,7 @@ def test_cli_convert_and_evaluate_events(event_net, event_data):
     report = json.loads((event_data / "r.json").read_text())
     entry = report["snn"][0]
     assert report["input_kind"] == "events" and entry["timesteps"] == 48
-    assert report["cnn_accuracy"] > 0.85 and entry["accuracy"] > 0.6
+    assert report["cnn_accuracy"] > 0.85 and entry["accuracy"] >= report["cnn_accuracy"] - 0.02
     assert entry["first_layer_macs_per_image"] == 0 and entry["synops_per_image"] > 0
 
 
