@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .counters import advance_nested
 from .plan import LayerPlan, bits_for, rom_depth, signed_bits_for
 
 
@@ -98,14 +99,7 @@ class FireSweep(wiring.Component):
             m.d.sync += pause.eq(step)
         with m.If(step):
             m.d.sync += s.eq(s + 1)
-            with m.If(x == w - 1):
-                m.d.sync += x.eq(0)
-                with m.If(y == h - 1):
-                    m.d.sync += [y.eq(0), g.eq(g + 1)]
-                with m.Else():
-                    m.d.sync += y.eq(y + 1)
-            with m.Else():
-                m.d.sync += x.eq(x + 1)
+            advance_nested(m, [(x, w - 1), (y, h - 1), (g, None)])
             with m.If(s == t.depth_used - 1):
                 m.d.sync += running.eq(0)
         with m.If(self.start):

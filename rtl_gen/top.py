@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .counters import advance_nested
 from .event_input import count_shape, event_word_layout
 from .fire import FireSweep, spike_word_layout
 from .lane import SynapseLane
@@ -340,14 +341,7 @@ class EccSnn(wiring.Component):
                 m.d.comb += [load_events.valid.eq(source.valid), source.ready.eq(load_events.ready)]
                 with m.If(source.valid & load_events.ready):
                     if not events:
-                        with m.If(px == w_in - 1):
-                            m.d.sync += px.eq(0)
-                            with m.If(py == h_in - 1):
-                                m.d.sync += [py.eq(0), pc.eq(pc + 1)]
-                            with m.Else():
-                                m.d.sync += py.eq(py + 1)
-                        with m.Else():
-                            m.d.sync += px.eq(px + 1)
+                        advance_nested(m, [(px, w_in - 1), (py, h_in - 1), (pc, None)])
                     with m.If(last_word):
                         goto("LOAD_DRAIN")
             with m.Case(codes["LOAD_DRAIN"]):
