@@ -22,6 +22,15 @@ CASES = [
 ]
 
 
+def assert_sim_equals_models(sim, ref, params, lanes, x_q):
+    """Every spike, output membrane and prediction equal the golden model's, cycles the cycle model's."""
+    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
+        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
+    assert np.array_equal(sim.output_membrane, ref.output_membrane)
+    assert np.array_equal(sim.predictions, ref.predictions)
+    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+
+
 @pytest.mark.parametrize("seed,lanes,tre_mode,with_pool,conv_layers,signed,timesteps", CASES)
 def test_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with_pool, conv_layers,
                                                signed, timesteps):
@@ -31,11 +40,7 @@ def test_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with_pool,
     x_q[1].reshape(-1)[::3] = 0                      # zero pixels take the 1-cycle path
     ref = golden.run(params, x_q, record_spikes=True)
     sim = run_images(make_plan(params, lanes), x_q, trace=True)
-    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
-        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
-    assert np.array_equal(sim.output_membrane, ref.output_membrane)
-    assert np.array_equal(sim.predictions, ref.predictions)
-    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+    assert_sim_equals_models(sim, ref, params, lanes, x_q)
 
 
 def test_without_trace_predictions_and_membranes():
@@ -89,10 +94,7 @@ def test_bundled_network_matches_golden_in_the_amaranth_simulator():
     ref = golden.run(params, x_q, record_spikes=True)
     assert all(s.any() for s in ref.spikes)          # every layer spikes: a real check
     sim = run_images(make_plan(params, 16), x_q, trace=True)
-    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
-        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
-    assert np.array_equal(sim.output_membrane, ref.output_membrane)
-    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, 16, x_q=x_q))
+    assert_sim_equals_models(sim, ref, params, 16, x_q)
 
 
 RADIX_CASES = [  # seed, lanes, with_pool, conv_layers, signed input, T (bits)
@@ -109,11 +111,7 @@ def test_radix_design_matches_golden_and_cycle_model(seed, lanes, with_pool, con
     ref = golden.run(params, x_q, record_spikes=True)
     assert all(0 < s.mean() < 1 for s in ref.spikes)      # every layer's bits vary: a real check
     sim = run_images(make_plan(params, lanes), x_q, trace=True)
-    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
-        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
-    assert np.array_equal(sim.output_membrane, ref.output_membrane)
-    assert np.array_equal(sim.predictions, ref.predictions)
-    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+    assert_sim_equals_models(sim, ref, params, lanes, x_q)
 
 
 def test_radix_membranes_reach_their_bounds_without_overflow():
@@ -165,11 +163,7 @@ def test_event_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with
     plan = make_plan(params, lanes)
     assert plan.events and plan.current_width == 0
     sim = run_images(plan, x_q, trace=True)
-    for n, (got, want) in enumerate(zip(sim.spikes, ref.spikes)):
-        assert np.array_equal(got, want), f"layer {n + 1}: spikes differ"
-    assert np.array_equal(sim.output_membrane, ref.output_membrane)
-    assert np.array_equal(sim.predictions, ref.predictions)
-    assert np.array_equal(sim.cycles, cycles_per_image(params, ref, lanes, x_q=x_q))
+    assert_sim_equals_models(sim, ref, params, lanes, x_q)
 
 
 def test_event_counts_may_come_as_repeated_words():
