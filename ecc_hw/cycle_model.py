@@ -21,7 +21,8 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
   ``a_k = J + sum_{i<k} max(1, L_i)``, and ends (the next phase starts) in cycle
   ``max(a_last + 1, U + LANE_DRAIN)`` where U is the cycle of the last issued update (``J`` if there
   are no events);
-- readout: 2 cycles per output neuron and 1 for the class word, after one cycle of transition.
+- readout: 3 cycles per output neuron (address, registered read data, result word) and 1 for the
+  class word, after one cycle of transition.
 
 Event input (``params.input_kind == "events"``, ``rtl_gen.event_input``): no load phase; for
 t = 1..T an integration phase into layer 1 of frame t's words (each nonzero pixel of the frame, in
@@ -39,7 +40,7 @@ holds as written (issue interval r = 1). With ``"spram"`` (the iCEBreaker's SB_S
 ported) every membrane, current and spike-buffer bank shares single-port SPRAMs, so each bank is read
 in one cycle and written in the next: the walkers issue one update every r = 2 cycles (an event of
 walk length L costs 2L cycles, its last update is issued 2L - 1 cycles after it is accepted), a fire
-sweep of D words lasts 2D + FIRE_OVERHEAD - 1 cycles, and the clear phase writes the stacked banks one
+sweep of D words lasts 2D + SPRAM_FIRE_OVERHEAD - 1 cycles (no extra read-data stage), and the clear phase writes the stacked banks one
 after the other: ``sum_n G_n H_n W_n`` cycles (``rtl_gen.spram_layout``).
 """
 from __future__ import annotations
@@ -49,13 +50,19 @@ import numpy as np
 from .linear import LinearMap
 from .params import NetworkParams
 
-FIRE_OVERHEAD = 3      # start pulse cycle + one pipeline stage + the state change
+FIRE_OVERHEAD = 4      # start pulse cycle + two pipeline stages (read data registered) + the state change
+SPRAM_FIRE_OVERHEAD = 3  # single-port banks: one pipeline stage (the next read follows the write)
 LANE_DRAIN = 3         # an update issued in cycle U is written in U + 2; the state changes in U + 3
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
-READOUT_PER_NEURON = 2  # read address, then the result word
+READOUT_PER_NEURON = 3  # read address, registered read data, then the result word
 CLASS_WORDS = 1
 FRAME_ENTRY = 1        # event input: from step t's last integration to frame t+1's first word
 MEMORIES = ("bram", "spram")
+
+
+def fire_overhead(interval: int) -> int:
+    """Cycles of a fire sweep beyond its ``interval * D - (interval - 1)`` issue cycles."""
+    return FIRE_OVERHEAD if interval == 1 else SPRAM_FIRE_OVERHEAD
 
 
 def issue_interval(memory: str) -> int:
@@ -103,7 +110,7 @@ def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
     interval = issue_interval(memory)
     extra = {"frame_entry": FRAME_ENTRY} if params.input_kind == "events" else {}
     return {**extra, "clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
-            "fire_overhead": FIRE_OVERHEAD, "lane_drain": LANE_DRAIN,
+            "fire_overhead": fire_overhead(interval), "lane_drain": LANE_DRAIN,
             "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
             "class_words": CLASS_WORDS,
             "sweep_words": [sweep_words(layer, lanes) for layer in params.spiking_layers]}
@@ -165,7 +172,7 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
                 frame = image[t]
                 cycle = _integration(cycle, np.append(load_walk[frame != 0], 0), interval)
             for n in range(len(params.spiking_layers)):
-                cycle += interval * words[n] + FIRE_OVERHEAD - (interval - 1)
+                cycle += interval * words[n] + fire_overhead(interval) - (interval - 1)
                 fired = orders[n][spikes[n][t, i, orders[n]]]
                 cycle = _integration(cycle, walks[n][fired], interval)
         out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS

@@ -47,9 +47,11 @@ class FireSweep(wiring.Component):
     busy : Out(1)
 
     Latency and throughput: after ``start`` in cycle S, addresses s = 0..D-1 are read in cycles
-    S+1..S+D (D = groups * H * W) and written, with their spikes out, one cycle later; ``busy`` is
-    high in S+1..S+D+1. With ``interval=2`` (single-port banks) address s is read in cycle S+1+2s
-    and written in S+2+2s, so reads and writes never share a cycle; ``busy`` is high in S+1..S+2D.
+    S+1..S+D (D = groups * H * W); the read data (and the bias) are registered in S+2+s and address
+    s is written, with its spikes out, in S+3+s (two cycles after its read: no hazard, as a sweep
+    reads each address once); ``busy`` is high in S+1..S+D+2. With ``interval=2`` (single-port
+    banks) there is no extra stage: address s is read in cycle S+1+2s and written in S+2+2s, so
+    reads and writes never share a cycle; ``busy`` is high in S+1..S+2D.
     """
 
     def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None,
@@ -112,6 +114,20 @@ class FireSweep(wiring.Component):
         x_b = Signal.like(x)
         s_b = Signal.like(s)
         m.d.sync += [valid_b.eq(step), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
+        # With dual-port banks (interval 1) the read data and the bias are registered once more
+        # before the arithmetic (stage c): the bank's clock-to-out and routing get a cycle of
+        # their own. With single-port banks (interval 2) the next read follows the write at once,
+        # so the arithmetic works on the read data directly (stage b).
+        staged = self.interval == 1
+        if staged:
+            valid_c = Signal()
+            g_c = Signal.like(g)
+            y_c = Signal.like(y)
+            x_c = Signal.like(x)
+            s_c = Signal.like(s)
+            m.d.sync += [valid_c.eq(valid_b), g_c.eq(g_b), y_c.eq(y_b), x_c.eq(x_b), s_c.eq(s_b)]
+        else:
+            valid_c, g_c, y_c, x_c, s_c = valid_b, g_b, y_b, x_b, s_b
 
         theta = layer.threshold
         steps = self.binary_steps
@@ -136,24 +152,34 @@ class FireSweep(wiring.Component):
             m.submodules[f"bias{lane}"] = rom
             bp = rom.read_port(domain="comb")
             m.d.comb += bp.addr.eq(g_b)
-            total = Signal(wide, name=f"total{lane}")
+            v, bias = self.v_data[lane], bp.data
             current = self.i_data[lane] if self.current_width is not None else 0
+            if staged:
+                v_c = Signal.like(self.v_data[lane], name=f"v_c{lane}")
+                bias_c = Signal.like(bp.data, name=f"bias_c{lane}")
+                m.d.sync += [v_c.eq(v), bias_c.eq(bias)]
+                v, bias = v_c, bias_c
+                if self.current_width is not None:
+                    i_c = Signal.like(self.i_data[lane], name=f"i_c{lane}")
+                    m.d.sync += i_c.eq(current)
+                    current = i_c
+            total = Signal(wide, name=f"total{lane}")
             if steps:
-                m.d.comb += total.eq(self.v_data[lane] + Mux(first, current + bp.data, 0))
+                m.d.comb += total.eq(v + Mux(first, current + bias, 0))
             else:
-                m.d.comb += total.eq(self.v_data[lane] + current + bp.data + self.charge)
+                m.d.comb += total.eq(v + current + bias + self.charge)
             fired = Signal(name=f"fired{lane}")
-            m.d.comb += fired.eq((total >= level) & (g_b < groups))
+            m.d.comb += fired.eq((total >= level) & (g_c < groups))
             m.d.comb += self.wr_data[lane].eq(total - Mux(fired, level, 0))
             mask.append(fired)
         word = self.spikes.payload
         m.d.comb += [
-            self.wr_addr.eq(s_b),
-            self.wr_en.eq(valid_b),
-            word.group.eq(g_b), word.y.eq(y_b), word.x.eq(x_b), word.mask.eq(Cat(*mask)),
-            self.spikes.valid.eq(valid_b & (word.mask != 0)),
-            self.neuron.eq(g_b * (lanes * h * w) + y_b * w + x_b),
-            self.busy.eq(running | valid_b),
+            self.wr_addr.eq(s_c),
+            self.wr_en.eq(valid_c),
+            word.group.eq(g_c), word.y.eq(y_c), word.x.eq(x_c), word.mask.eq(Cat(*mask)),
+            self.spikes.valid.eq(valid_c & (word.mask != 0)),
+            self.neuron.eq(g_c * (lanes * h * w) + y_c * w + x_c),
+            self.busy.eq(running | valid_b | valid_c),
         ]
         return m
 

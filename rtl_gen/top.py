@@ -82,7 +82,7 @@ class EccSnn(wiring.Component):
     Schedule of one image (every phase pipelined, one update or neuron per lane per cycle):
     clear (the deepest bank's used words), load (each pixel costs max(1, its fan-out cycles);
     zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n, then
-    integration of its spikes into layer n+1; then the output words (two cycles each) and the
+    integration of its spikes into layer n+1; then the output words (three cycles each) and the
     class word. Event input (``plan.events``): no current RAM and no separate load; for t = 1..T the
     events of frame t walk into layer 1's membranes like spikes into later layers (each event costs
     max(1, its fan-out cycles), its multiplicity scales the weight; the frame's marker costs one
@@ -266,7 +266,7 @@ class EccSnn(wiring.Component):
         state_names = ["CLEAR", "LOAD", "LOAD_DRAIN"]
         for layer in plan.spiking:
             state_names += [f"FIRE{layer.index + 1}", f"INTEGRATE{layer.index + 2}"]
-        state_names += ["READ", "SEND", "CLASS"]
+        state_names += ["READ", "LATCH", "SEND", "CLASS"]
         codes = {name: code + 1 for code, name in enumerate(state_names)}
         state = Signal(bits_for(len(state_names)), init=codes["CLEAR"])
 
@@ -320,8 +320,9 @@ class EccSnn(wiring.Component):
         m.d.comb += [tb_port.addr.eq(r_channel), read_addr.eq(r_group * out_hw + r_pos)]
         lane_data = Array([rp.data for rp, _ in target_banks[-1].ports]
                           + [0] * (lanes - out_lanes))
+        # READ presents the address, LATCH registers the bank's read data plus the bias, SEND
+        # compares and sends the registered value (the bank's clock-to-out gets a cycle of its own).
         out_value = Signal(signed(out_layer.membrane_width))
-        m.d.comb += out_value.eq(lane_data[r_lane] + tb_port.data)
 
         def start_readout():
             m.d.sync += [r_lane.eq(0), r_group.eq(0), r_pos.eq(0), r_index.eq(0), r_channel.eq(0), first.eq(1)]
@@ -378,6 +379,10 @@ class EccSnn(wiring.Component):
                                     start_fire(0)
             with m.Case(codes["READ"]):
                 m.d.comb += reading.eq(1)
+                goto("LATCH")
+            with m.Case(codes["LATCH"]):
+                m.d.comb += reading.eq(1)
+                m.d.sync += out_value.eq(lane_data[r_lane] + tb_port.data)
                 goto("SEND")
             with m.Case(codes["SEND"]):
                 m.d.comb += [reading.eq(1), self.result.valid.eq(1),

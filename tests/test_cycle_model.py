@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ecc_hw import golden
-from ecc_hw.cycle_model import (FIRE_OVERHEAD, FRAME_ENTRY, LANE_DRAIN, _integration, constants, cycles_per_image,
+from ecc_hw.cycle_model import (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD, fire_overhead, FRAME_ENTRY,
+                                LANE_DRAIN, _integration, constants, cycles_per_image,
                                 ideal_cycles, issue_interval, sweep_order, sweep_words, walk_cycles)
 from ecc_hw.linear import LinearMap
 from ecc_hw.testing import random_event_inputs, random_event_network, random_inputs, random_network
@@ -56,9 +57,9 @@ def test_spram_schedule_costs():
     assert (bram["issue_interval"], spram["issue_interval"]) == (1, 2)
     slow = cycles_per_image(params, ref, 2, x_q=x_q, memory="spram")
     fast = cycles_per_image(params, ref, 2, x_q=x_q)
-    sweeps = 3 * sum(words[:-1])                          # each sweep: 2D + FIRE_OVERHEAD - 1
-    assert np.all(slow - fast >= sweeps + sum(words) - max(words) - 3 * (len(words) - 1))
-    assert np.all(slow < 2 * fast + sum(words)) and FIRE_OVERHEAD == 3
+    sweeps = 3 * sum(words[:-1])        # each sweep: 2D + SPRAM_FIRE_OVERHEAD - 1 vs D + FIRE_OVERHEAD
+    assert np.all(slow - fast >= sweeps + sum(words) - max(words) - 3 * 2 * (len(words) - 1))
+    assert np.all(slow < 2 * fast + sum(words)) and (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD) == (4, 3)
     with pytest.raises(ValueError, match="memory must be one of bram, spram"):
         issue_interval("dram")
 
@@ -112,8 +113,8 @@ def test_event_input_schedule(memory):
     empty = np.zeros((1, T, *params.input_shape), dtype=np.int64)
     ref = golden.run(params, empty, record_spikes=True)
     assert not any(s.any() for s in ref.spikes)
-    sweeps = sum(interval * d + FIRE_OVERHEAD - (interval - 1) for d in consts["sweep_words"])
-    readout = 1 + 2 * params.layers[-1].neurons + 1
+    sweeps = sum(interval * d + fire_overhead(interval) - (interval - 1) for d in consts["sweep_words"])
+    readout = 1 + 3 * params.layers[-1].neurons + 1
     base = consts["clear_cycles"] + T * 1 + (T - 1) * FRAME_ENTRY + T * sweeps + readout
     assert cycles_per_image(params, ref, lanes, x_q=empty, memory=memory).tolist() == [base]
     walks = walk_cycles(params.layers[0], lanes)
