@@ -17,6 +17,16 @@ def spike_word_layout(layer: LayerPlan, lanes: int) -> data.StructLayout:
                               "x": bits_for(w - 1), "mask": lanes})
 
 
+def _delayed(m: Module, sources: dict, stage: str) -> list:
+    """One register stage: each source one cycle later, named ``<key>_<stage>`` (latency 1)."""
+    registers = []
+    for key, source in sources.items():
+        register = Signal.like(source, name=f"{key}_{stage}")
+        m.d.sync += register.eq(source)
+        registers.append(register)
+    return registers
+
+
 class FireSweep(wiring.Component):
     """Sweeps every neuron of a spiking layer, P per cycle (one per lane).
 
@@ -108,24 +118,15 @@ class FireSweep(wiring.Component):
             m.d.sync += [running.eq(1), s.eq(0), g.eq(0), y.eq(0), x.eq(0)]
         m.d.comb += self.rd_addr.eq(s)
 
-        valid_b = Signal()
-        g_b = Signal.like(g)
-        y_b = Signal.like(y)
-        x_b = Signal.like(x)
-        s_b = Signal.like(s)
-        m.d.sync += [valid_b.eq(step), g_b.eq(g), y_b.eq(y), x_b.eq(x), s_b.eq(s)]
+        valid_b, g_b, y_b, x_b, s_b = _delayed(m, {"valid": step, "g": g, "y": y, "x": x, "s": s}, "b")
         # With dual-port banks (interval 1) the read data and the bias are registered once more
         # before the arithmetic (stage c): the bank's clock-to-out and routing get a cycle of
         # their own. With single-port banks (interval 2) the next read follows the write at once,
         # so the arithmetic works on the read data directly (stage b).
         staged = self.interval == 1
         if staged:
-            valid_c = Signal()
-            g_c = Signal.like(g)
-            y_c = Signal.like(y)
-            x_c = Signal.like(x)
-            s_c = Signal.like(s)
-            m.d.sync += [valid_c.eq(valid_b), g_c.eq(g_b), y_c.eq(y_b), x_c.eq(x_b), s_c.eq(s_b)]
+            valid_c, g_c, y_c, x_c, s_c = _delayed(
+                m, {"valid": valid_b, "g": g_b, "y": y_b, "x": x_b, "s": s_b}, "c")
         else:
             valid_c, g_c, y_c, x_c, s_c = valid_b, g_b, y_b, x_b, s_b
 
