@@ -20,7 +20,7 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
   groups of the target layer: ``fan_out / C_out * G``; 0 for no-ops) accepts event k in cycle
   ``a_k = J + sum_{i<k} max(1, L_i)``, and ends (the next phase starts) in cycle
   ``max(a_last + 1, U + LANE_DRAIN)`` where U is the cycle of the last issued update (``J`` if there
-  are no events);
+  are no events; ``SPRAM_LANE_DRAIN`` on single-port banks);
 - readout: 3 cycles per output neuron (address, registered read data, result word) and 1 for the
   class word, after one cycle of transition.
 
@@ -52,7 +52,8 @@ from .params import NetworkParams
 
 FIRE_OVERHEAD = 4      # start pulse cycle + two pipeline stages (read data registered) + the state change
 SPRAM_FIRE_OVERHEAD = 3  # single-port banks: one pipeline stage (the next read follows the write)
-LANE_DRAIN = 3         # an update issued in cycle U is written in U + 2; the state changes in U + 3
+LANE_DRAIN = 5         # an update issued in cycle U leaves the walker in U + 1, is written in U + 4; the state changes in U + 5
+SPRAM_LANE_DRAIN = 4   # single-port banks: no read-data stage in the lanes, written in U + 3
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 3  # read address, registered read data, then the result word
 CLASS_WORDS = 1
@@ -63,6 +64,11 @@ MEMORIES = ("bram", "spram")
 def fire_overhead(interval: int) -> int:
     """Cycles of a fire sweep beyond its ``interval * D - (interval - 1)`` issue cycles."""
     return FIRE_OVERHEAD if interval == 1 else SPRAM_FIRE_OVERHEAD
+
+
+def lane_drain(interval: int) -> int:
+    """Cycles from an integration's last issued update to the next phase's first cycle."""
+    return LANE_DRAIN if interval == 1 else SPRAM_LANE_DRAIN
 
 
 def issue_interval(memory: str) -> int:
@@ -110,7 +116,7 @@ def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
     interval = issue_interval(memory)
     extra = {"frame_entry": FRAME_ENTRY} if params.input_kind == "events" else {}
     return {**extra, "clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
-            "fire_overhead": fire_overhead(interval), "lane_drain": LANE_DRAIN,
+            "fire_overhead": fire_overhead(interval), "lane_drain": lane_drain(interval),
             "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
             "class_words": CLASS_WORDS,
             "sweep_words": [sweep_words(layer, lanes) for layer in params.spiking_layers]}
@@ -127,7 +133,7 @@ def _integration(start: int, lengths: np.ndarray, interval: int = 1) -> int:
     busy = np.flatnonzero(lengths > 0)
     if len(busy):
         k = busy[-1]
-        end = max(end, int(accept[k] + interval * lengths[k] - (interval - 1)) + LANE_DRAIN)
+        end = max(end, int(accept[k] + interval * lengths[k] - (interval - 1)) + lane_drain(interval))
     return end
 
 

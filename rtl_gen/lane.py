@@ -1,7 +1,7 @@
 """Synapse lane: read-modify-write of one membrane bank, one update per clock, hazard-free."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,31 +18,41 @@ class SynapseLane(wiring.Component):
         The walker's command (shared by all lanes); this lane acts on it when ``group`` names one
         of its channels (``group * P + lane < C_out``).
     rd_addr : Out(bank address)
-        Read address of the membrane bank (registered read, transparent for ``wr_*``).
+        Read address of the membrane bank (registered read).
     rd_data : In(signed(width))
     wr_addr, wr_data, wr_en : Out
         Write port of the membrane bank.
     busy : Out(1)
-        An update is in stages B or C.
+        An update is past stage A (its write is still to come).
     shift : In(range(max_shift + 1)), only with ``max_shift`` > 0
         Binary-coded (radix) input: the weight is added shifted left by ``shift`` (T - t for spikes
         of step t, so Horner's rule needs no multiplier); stable while updates are in flight.
 
-    Pipeline: A (cycle k) weight ROM address; B (k+1) weight * value (or weight << shift), bank
-    read address; C (k+2) bank data + product written back. Throughput one update per clock.
-    Read-after-write: the bank's read port is transparent for its write port, so a read in cycle
-    k+2 of the address written in k+2 returns the new sum (forwarding inside the RAM): back-to-back
-    updates to one neuron are exact. Latency: an update issued in cycle k is in the bank after cycle k+2.
+    Pipeline with ``registered_read`` (dual-port block RAM banks, the default): A (cycle k) weight
+    ROM address; B (k+1) weight * value (or weight << shift), bank read address; C (k+2) the
+    bank's read data is registered, or, when one of the two updates ahead wrote (D) or is writing
+    (E) the same neuron, that update's sum instead (forwarding: the bank needs no transparent read
+    port, and no adder follows the RAM's clock-to-out in the same cycle); D (k+3) the sum is
+    written back. An update issued in cycle k is in the bank after cycle k+3.
+
+    Without ``registered_read`` (single-port SPRAM banks, read in one cycle and written in the
+    next; updates at least two cycles apart): A, B as above, C (k+2) bank data + product written
+    back; the bank is in the write's cycle, so the next read (k+3 or later) sees it. An update
+    issued in cycle k is in the bank after cycle k+2.
+
+    Throughput: one update per clock (per two clocks on single-port banks); back-to-back updates
+    to one neuron are exact.
     """
 
     def __init__(self, weights, weight_bits, update_layout, width, depth, lane, lanes, channels,
-                 max_shift: int = 0):
+                 max_shift: int = 0, registered_read: bool = True):
         self.weights = [int(w) for w in weights]
         self.weight_bits = weight_bits
         self.width = width
         self.lane_groups = max(0, -(-(channels - lane) // lanes))
         self.multiply = update_layout.members["value"] != unsigned(1)
         self.max_shift = int(max_shift)
+        self.registered_read = bool(registered_read)
         members = {
             "update": In(stream.Signature(update_layout, always_ready=True)),
             "rd_addr": Out(bits_for(depth - 1)),
@@ -76,11 +86,35 @@ class SynapseLane(wiring.Component):
         if self.max_shift:
             product = product << self.shift
         m.d.sync += [valid_c.eq(valid_b), maddr_c.eq(maddr_b), product_c.eq(product)]
+        m.d.comb += self.rd_addr.eq(maddr_b)
+        if not self.registered_read:
+            m.d.comb += [
+                self.wr_addr.eq(maddr_c),
+                self.wr_data.eq(self.rd_data + product_c),
+                self.wr_en.eq(valid_c),
+                self.busy.eq(valid_b | valid_c),
+            ]
+            return m
+
+        valid_d = Signal()
+        maddr_d = Signal.like(upd.maddr)
+        old_d = Signal(signed(self.width))
+        product_d = Signal(signed(self.width))
+        sum_d = Signal(signed(self.width))
+        valid_e = Signal()
+        maddr_e = Signal.like(upd.maddr)
+        sum_e = Signal(signed(self.width))
+        m.d.comb += sum_d.eq(old_d + product_d)
+        m.d.sync += [
+            valid_d.eq(valid_c), maddr_d.eq(maddr_c), product_d.eq(product_c),
+            old_d.eq(Mux(valid_d & (maddr_d == maddr_c), sum_d,
+                         Mux(valid_e & (maddr_e == maddr_c), sum_e, self.rd_data))),
+            valid_e.eq(valid_d), maddr_e.eq(maddr_d), sum_e.eq(sum_d),
+        ]
         m.d.comb += [
-            self.rd_addr.eq(maddr_b),
-            self.wr_addr.eq(maddr_c),
-            self.wr_data.eq(self.rd_data + product_c),
-            self.wr_en.eq(valid_c),
-            self.busy.eq(valid_b | valid_c),
+            self.wr_addr.eq(maddr_d),
+            self.wr_data.eq(sum_d),
+            self.wr_en.eq(valid_d),
+            self.busy.eq(valid_b | valid_c | valid_d),
         ]
         return m

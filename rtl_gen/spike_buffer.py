@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -39,10 +39,12 @@ class SpikeBuffer(wiring.Component):
         Registered read port, used in every cycle without a push; ``rd_req`` (words pending or a
         push) asks for it.
 
-    Latency and throughput: a word pushed in cycle k can be replayed from cycle k+1; replay is one
-    spike per cycle (the read port is addressed one word ahead, transparent for the write port),
-    with no bubble between words. Single-ported, replay may start only after one cycle without a
-    push (the controller leaves at least one between a fire sweep's last push and the integration).
+    Latency and throughput: replay is one spike per cycle with no bubble between words. A word
+    pushed in cycle k can be replayed from cycle k+2 (the word being replayed is a register, loaded
+    from the RAM's registered read port). Single-ported (words outside), the read data feeds the
+    events directly and a word pushed in cycle k can be replayed from cycle k+1, but only after one
+    cycle without a push (the controller leaves at least one between a fire sweep's last push and
+    the integration).
     """
 
     def __init__(self, word_layout: data.StructLayout, words: int, lanes: int,
@@ -66,26 +68,31 @@ class SpikeBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lanes = self.lanes
         if self.single_port:
-            wp_port = _Port(addr=self.wr_addr, data=self.wr_data, en=self.wr_en)
-            rp_port = _Port(addr=self.rd_addr, data=self.rd_data, en=None)
             m.d.comb += self.rd_req.eq(self.pending | self.push.valid)
+            self._replay_direct(m, _Port(addr=self.wr_addr, data=self.wr_data, en=self.wr_en),
+                                _Port(addr=self.rd_addr, data=self.rd_data, en=None))
         else:
             m.submodules.words = mem = Memory(shape=self.word_layout, depth=self.depth, init=[])
             wp_port = mem.write_port()
-            rp_port = mem.read_port(transparent_for=(wp_port,))
-        ptr_bits = bits_for(self.depth)
-        wp = Signal(ptr_bits)
-        rp = Signal(ptr_bits)
-        consumed = Signal(lanes)
+            self._replay_prefetched(m, wp_port, mem.read_port(transparent_for=(wp_port,)))
+        return m
 
+    def _write_side(self, m, wp_port):
+        """Pushes go to the write pointer ``wp`` (returned), which ``clear`` resets."""
+        wp = Signal(bits_for(self.depth))
         m.d.comb += [wp_port.addr.eq(wp), wp_port.data.eq(self.push.payload),
                      wp_port.en.eq(self.push.valid)]
         with m.If(self.push.valid):
             m.d.sync += wp.eq(wp + 1)
+        with m.If(self.clear):
+            m.d.sync += wp.eq(0)
+        return wp
 
-        word = rp_port.data
+    def _serialise(self, m, word, consumed, valid):
+        """Events from ``word`` (its mask less the ``consumed`` lanes), lowest lane first, while
+        ``valid``; returns (taken, last): an event is handshaken, and it was the word's last."""
+        lanes = self.lanes
         remaining = Signal(lanes)
         lowest = Signal(lanes)
         index = Signal(bits_for(lanes - 1))
@@ -93,20 +100,51 @@ class SpikeBuffer(wiring.Component):
         for bit in reversed(range(lanes)):
             with m.If(remaining[bit]):
                 m.d.comb += index.eq(bit)
-        pending = rp != wp
-        m.d.comb += [self.pending.eq(pending), self.events.valid.eq(pending & self.enable)]
         ev = self.events.payload
-        m.d.comb += [ev.c.eq(word.group * lanes + index), ev.y.eq(word.y), ev.x.eq(word.x),
+        m.d.comb += [self.events.valid.eq(valid & self.enable),
+                     ev.c.eq(word.group * lanes + index), ev.y.eq(word.y), ev.x.eq(word.x),
                      ev.value.eq(1)]
-        advance = Signal()
-        with m.If(self.events.valid & self.events.ready):
-            with m.If(~(remaining & ~lowest).any()):
-                m.d.comb += advance.eq(1)
-                m.d.sync += [rp.eq(rp + 1), consumed.eq(0)]
-            with m.Else():
-                m.d.sync += consumed.eq(consumed | lowest)
+        taken = self.events.valid & self.events.ready
+        last = Signal()
+        m.d.comb += last.eq(~(remaining & ~lowest).any())
+        with m.If(taken):
+            m.d.sync += consumed.eq(Mux(last, 0, consumed | lowest))
+        return taken, last
+
+    def _replay_direct(self, m, wp_port, rp_port):
+        """Single-ported: the read port, addressed one word ahead, feeds the events directly."""
+        wp = self._write_side(m, wp_port)
+        rp = Signal(bits_for(self.depth))
+        consumed = Signal(self.lanes)
+        pending = rp != wp
+        m.d.comb += self.pending.eq(pending)
+        taken, last = self._serialise(m, rp_port.data, consumed, pending)
+        advance = taken & last
+        with m.If(advance):
+            m.d.sync += rp.eq(rp + 1)
         m.d.comb += rp_port.addr.eq(rp + advance)
         with m.If(self.clear):
-            m.d.sync += [wp.eq(0), rp.eq(0), consumed.eq(0)]
+            m.d.sync += [rp.eq(0), consumed.eq(0)]
             m.d.comb += rp_port.addr.eq(0)
-        return m
+
+    def _replay_prefetched(self, m, wp_port, rp_port):
+        """Dual-ported: the word being serialised sits in a register; the read port, addressed at
+        the next unread word (transparent for pushes), refills it, so the RAM's read data only
+        reaches registers and the read address depends on registers alone."""
+        wp = self._write_side(m, wp_port)
+        rp = Signal(bits_for(self.depth))           # the next word to load from the RAM
+        word = Signal(self.word_layout)
+        full = Signal()
+        consumed = Signal(self.lanes)
+        m.d.comb += self.pending.eq(full | (rp != wp))
+        taken, last = self._serialise(m, word, consumed, full)
+        load = Signal()
+        m.d.comb += load.eq((rp != wp) & (~full | (taken & last)))
+        with m.If(load):
+            m.d.sync += [word.eq(rp_port.data), full.eq(1), rp.eq(rp + 1)]
+        with m.Elif(taken & last):
+            m.d.sync += full.eq(0)
+        m.d.comb += rp_port.addr.eq(Mux(load, rp + 1, rp))
+        with m.If(self.clear):
+            m.d.sync += [rp.eq(0), full.eq(0), consumed.eq(0)]
+            m.d.comb += rp_port.addr.eq(0)

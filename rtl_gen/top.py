@@ -40,8 +40,8 @@ def trace_layout(plan: HardwarePlan) -> data.StructLayout:
 
 
 class _Banks:
-    """P membrane banks of one layer (only lanes that own a channel): one write port and one read
-    port each, the read port transparent for the write port; or, with ``stack``, the lanes' fields
+    """P membrane banks of one layer (only lanes that own a channel): one write port and one
+    registered read port each (not transparent: the lanes forward their own writes); or, with ``stack``, the lanes' fields
     of ``region`` in an SPRAM stack (``rtl_gen.spram``: single-ported, the users read and write in
     different cycles), whose clear starts at the region's offset."""
 
@@ -58,7 +58,7 @@ class _Banks:
             mem = Memory(shape=signed(width), depth=depth, init=[])
             m.submodules[f"{name}{lane}"] = mem
             wp = mem.write_port()
-            rp = mem.read_port(transparent_for=(wp,))
+            rp = mem.read_port()
             self.ports.append((rp, wp))
 
 
@@ -152,7 +152,8 @@ class EccSnn(wiring.Component):
             for lane in range(min(lanes, c_out)):
                 unit = SynapseLane(layer.target.weight_roms[lane], plan.weight_bits,
                                    update_layout(layer.target, value_shape), width,
-                                   pow2_depth(layer.target.depth_used), lane, lanes, c_out, max_shift)
+                                   pow2_depth(layer.target.depth_used), lane, lanes, c_out, max_shift,
+                                   registered_read=interval == 1)
                 m.submodules[f"lane{idx + 1}_{lane}"] = unit
                 if max_shift:
                     m.d.comb += unit.shift.eq(shift)

@@ -37,16 +37,18 @@ class FanOutWalker(wiring.Component):
         One event per handshake. An event with value 0 or an empty fan-out is a no-op.
     updates : Out(stream.Signature(update_layout, always_ready=True))
         One command per cycle while walking: membrane address ``group * Ho * Wo + oy * Wo + ox``
-        and weight address ``(group * C_in + c) * kh * kw + ky * kw + kx`` (lane-local).
+        and weight address ``(group * C_in + c) * kh * kw + ky * kw + kx`` (lane-local), from a
+        register: the address arithmetic (table reads, products, sums) has a cycle of its own and
+        the lanes' weight ROMs see a register's output.
     busy : Out(1)
-        An event is being walked.
+        An event is being walked or its last command is still in the output register.
 
-    Latency and throughput: an event accepted at cycle k issues its L = rows * cols * groups
-    commands at cycles k+1 .. k+L; the walker is ready again in cycle k+L (k+1 for a no-op),
-    so back-to-back events cost exactly max(1, L) cycles each, with no bubble.
-    With ``interval=2`` (single-port banks: read, then write) it issues one command every other
-    cycle, k+1, k+3 .. k+2L-1, and is ready again in k+2L: an event costs max(1, 2L) cycles, and
-    two commands are always at least two cycles apart, also across events.
+    Latency and throughput: an event accepted at cycle k issues (computes) its L = rows * cols *
+    groups commands at cycles k+1 .. k+L, each on ``updates`` one cycle later; the walker is ready
+    again in cycle k+L (k+1 for a no-op), so back-to-back events cost exactly max(1, L) cycles each,
+    with no bubble. With ``interval=2`` (single-port banks: read, then write) it issues one command
+    every other cycle, k+1, k+3 .. k+2L-1, and is ready again in k+2L: an event costs max(1, 2L)
+    cycles, and two commands are always at least two cycles apart, also across events.
     """
 
     def __init__(self, target: TargetPlan, value_shape, interval: int = 1):
@@ -118,7 +120,7 @@ class FanOutWalker(wiring.Component):
                 m.d.sync += finishing.eq(1)
             with m.Elif(finishing):
                 m.d.sync += finishing.eq(0)
-        m.d.comb += [self.events.ready.eq(ready), self.busy.eq(active)]
+        m.d.comb += [self.events.ready.eq(ready), self.busy.eq(active | self.updates.valid)]
 
         with m.If(issue):
             with m.If(last_g):
@@ -139,7 +141,7 @@ class FanOutWalker(wiring.Component):
             m.d.sync += active.eq(0)
 
         out = self.updates.payload
-        m.d.comb += [
+        m.d.sync += [
             self.updates.valid.eq(issue),
             out.group.eq(g),
             out.maddr.eq(g * t.out_hw + re.data[:row_low] + ce.data[:col_low]),

@@ -4,8 +4,8 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD, fire_overhead, FRAME_ENTRY,
-                                LANE_DRAIN, _integration, constants, cycles_per_image,
-                                ideal_cycles, issue_interval, sweep_order, sweep_words, walk_cycles)
+                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, constants, cycles_per_image,
+                                ideal_cycles, issue_interval, lane_drain, sweep_order, sweep_words, walk_cycles)
 from ecc_hw.linear import LinearMap
 from ecc_hw.testing import random_event_inputs, random_event_network, random_inputs, random_network
 
@@ -42,9 +42,9 @@ def test_integration_phase_timing_single_port():
     """SPRAM banks: one update every 2 cycles; the last of L updates is issued 2L - 1 cycles after
     the event is accepted, the next event is accepted 2L cycles after it."""
     assert _integration(10, np.array([0, 0]), 2) == 12                  # no-ops still cost one cycle
-    assert _integration(10, np.array([3]), 2) == 10 + 5 + LANE_DRAIN
-    assert _integration(10, np.array([3, 1]), 2) == 10 + 6 + 1 + LANE_DRAIN
-    assert _integration(10, np.array([2, 0]), 2) == 10 + 3 + LANE_DRAIN      # the drain outlasts the no-op
+    assert _integration(10, np.array([3]), 2) == 10 + 5 + SPRAM_LANE_DRAIN
+    assert _integration(10, np.array([3, 1]), 2) == 10 + 6 + 1 + SPRAM_LANE_DRAIN
+    assert _integration(10, np.array([2, 0]), 2) == 10 + 3 + SPRAM_LANE_DRAIN      # the drain outlasts the no-op
 
 
 def test_spram_schedule_costs():
@@ -125,8 +125,8 @@ def test_event_input_schedule(memory):
     assert not any(s.any() for s in ref.spikes)
     walk = int(walks[pixel])
     # the event is accepted, its last update issued interval * L - (interval - 1) cycles later and
-    # drained LANE_DRAIN cycles after that; the marker waits for the walk (one cycle, overlapped)
-    extra = interval * walk - (interval - 1) + LANE_DRAIN - 1
+    # drained lane_drain cycles after that; the marker waits for the walk (one cycle, overlapped)
+    extra = interval * walk - (interval - 1) + lane_drain(interval) - 1
     assert cycles_per_image(params, ref, lanes, x_q=one, memory=memory).tolist() == [base + extra]
 
 

@@ -1,5 +1,6 @@
 """Unit tests of the components: synapse lane hazards, walker fan-out, spike buffer order."""
 import numpy as np
+import pytest
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -14,10 +15,12 @@ WIDTH = 16
 
 
 class _LaneBench(wiring.Component):
-    """A SynapseLane on one membrane bank, as in the top level."""
+    """A SynapseLane on one membrane bank: a plain registered read port as in the top level, or one
+    transparent for the write port (the lane's forwarding must not depend on which)."""
 
-    def __init__(self, weights, layout):
+    def __init__(self, weights, layout, transparent=False):
         self.lane = SynapseLane(weights, 8, layout, WIDTH, 8, lane=0, lanes=1, channels=1)
+        self.transparent = transparent
         super().__init__({})
 
     def elaborate(self, platform):
@@ -25,17 +28,17 @@ class _LaneBench(wiring.Component):
         m.submodules.lane = lane = self.lane
         m.submodules.bank = self.bank = bank = Memory(shape=signed(WIDTH), depth=8, init=[])
         wp = bank.write_port()
-        rp = bank.read_port(transparent_for=(wp,))
+        rp = bank.read_port(transparent_for=(wp,) if self.transparent else ())
         m.d.comb += [rp.addr.eq(lane.rd_addr), lane.rd_data.eq(rp.data), wp.addr.eq(lane.wr_addr),
                      wp.data.eq(lane.wr_data), wp.en.eq(lane.wr_en)]
         return m
 
 
-def _run_lane(updates, weights, value_shape=unsigned(1)):
+def _run_lane(updates, weights, value_shape=unsigned(1), transparent=False):
     """Issue (maddr, waddr, value) updates one per cycle (None = idle); return the bank contents."""
     from amaranth.lib import data
     layout = data.StructLayout({"group": 1, "maddr": 3, "waddr": 3, "value": value_shape})
-    dut = _LaneBench(weights, layout)
+    dut = _LaneBench(weights, layout, transparent)
     bank = {}
 
     async def tb(ctx):
@@ -68,20 +71,29 @@ def _reference(updates, weights):
     return mem
 
 
-def test_back_to_back_updates_to_one_neuron():
+@pytest.mark.parametrize("transparent", [False, True])
+def test_back_to_back_updates_to_one_neuron(transparent):
     weights = [3, -5, 7, 1, -128 + 1, 127, 2, -2]
     updates = [(4, k % 8, 1) for k in range(20)]                 # 20 updates in a row, same neuron
+    assert _run_lane(updates, weights, transparent=transparent) == _reference(updates, weights)
+
+
+def test_updates_two_apart_are_forwarded():
+    """Same neuron every other update, and after one idle cycle (the distance-2 forwarding path)."""
+    weights = [3, -5, 7, 1, -128 + 1, 127, 2, -2]
+    updates = [(k % 2, k % 8, 1) for k in range(12)] + [(5, 1, 1), None, (5, 2, 1), None, None, (5, 3, 1)]
     assert _run_lane(updates, weights) == _reference(updates, weights)
 
 
-def test_mixed_hazards_and_gaps():
+@pytest.mark.parametrize("transparent", [False, True])
+def test_mixed_hazards_and_gaps(transparent):
     rng = np.random.default_rng(5)
     weights = [int(w) for w in rng.integers(-127, 128, size=8)]
     updates = []
     for _ in range(60):
         updates.append(None if rng.random() < 0.2 else
                        (int(rng.integers(0, 3)), int(rng.integers(0, 8)), 1))  # 3 hot addresses
-    assert _run_lane(updates, weights) == _reference(updates, weights)
+    assert _run_lane(updates, weights, transparent=transparent) == _reference(updates, weights)
 
 
 def test_multiplying_lane_back_to_back():
