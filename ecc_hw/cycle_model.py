@@ -50,7 +50,7 @@ import numpy as np
 from .linear import LinearMap
 from .params import NetworkParams
 
-FIRE_OVERHEAD = 4      # start pulse cycle + two pipeline stages (read data registered) + the state change
+FIRE_OVERHEAD = 5      # start pulse cycle + two pipeline stages (read data registered) + the spike buffer's registered push + the state change
 SPRAM_FIRE_OVERHEAD = 3  # single-port banks: one pipeline stage (the next read follows the write)
 LANE_DRAIN = 5         # an update issued in cycle U leaves the walker in U + 1, is written in U + 4; the state changes in U + 5
 SPRAM_LANE_DRAIN = 4   # single-port banks: no read-data stage in the lanes, written in U + 3

@@ -45,7 +45,8 @@ class FireSweep(wiring.Component):
     charge : In(unsigned), rate coding only
         The TRE charge e_n(t) of this step, stable during the sweep.
     shift : In(range(T)), binary coding with T > 1 only
-        T - t for bit t, stable during the sweep.
+        T - t for bit t, stable from the cycle after ``start`` to the end of the sweep (the
+        threshold theta << shift is registered from it).
     rd_addr : Out
         Address s for the membrane (and current) banks, registered read.
     v_data : In(signed(width)).array(P); i_data : In(signed(current width)).array(P)
@@ -59,7 +60,8 @@ class FireSweep(wiring.Component):
     Latency and throughput: after ``start`` in cycle S, addresses s = 0..D-1 are read in cycles
     S+1..S+D (D = groups * H * W); the read data (and the bias) are registered in S+2+s and address
     s is written, with its spikes out, in S+3+s (two cycles after its read: no hazard, as a sweep
-    reads each address once); ``busy`` is high in S+1..S+D+2. With ``interval=2`` (single-port
+    reads each address once); ``busy`` is high in S+1..S+D+3 (one cycle after the last write,
+    for the spike buffer's registered push). With ``interval=2`` (single-port
     banks) there is no extra stage: address s is read in cycle S+1+2s and written in S+2+2s, so
     reads and writes never share a cycle; ``busy`` is high in S+1..S+2D.
     """
@@ -130,6 +132,10 @@ class FireSweep(wiring.Component):
         else:
             valid_c, g_c, y_c, x_c, s_c = valid_b, g_b, y_b, x_b, s_b
 
+        # With dual-port banks ``busy`` lasts one cycle more (``settle``): the spike buffer
+        # registers its pushes, so the sweep's last word is ready to replay one cycle later.
+        settle = _delayed(m, {"valid": valid_c}, "d")[0] if staged else 0
+
         theta = layer.threshold
         steps = self.binary_steps
         if steps:
@@ -137,7 +143,8 @@ class FireSweep(wiring.Component):
             level = Signal(unsigned(bits_for(top_level)))
             shift = self.shift if steps > 1 else 0
             first = Signal()
-            m.d.comb += [level.eq(Const(theta, bits_for(theta)) << shift), first.eq(shift == steps - 1)]
+            # registered: the threshold's shifter is off the compare's path (shift holds from S+1)
+            m.d.sync += [level.eq(Const(theta, bits_for(theta)) << shift), first.eq(shift == steps - 1)]
         else:
             top_level = level = theta
         wide = signed(max(layer.membrane_width, self.current_width or 0, layer.bias_width,
@@ -180,7 +187,7 @@ class FireSweep(wiring.Component):
             word.group.eq(g_c), word.y.eq(y_c), word.x.eq(x_c), word.mask.eq(Cat(*mask)),
             self.spikes.valid.eq(valid_c & (word.mask != 0)),
             self.neuron.eq(g_c * (lanes * h * w) + y_c * w + x_c),
-            self.busy.eq(running | valid_b | valid_c),
+            self.busy.eq(running | valid_b | valid_c | settle),
         ]
         return m
 

@@ -101,15 +101,15 @@ class SynapseLane(wiring.Component):
         old_d = Signal(signed(self.width))
         product_d = Signal(signed(self.width))
         sum_d = Signal(signed(self.width))
-        valid_e = Signal()
-        maddr_e = Signal.like(upd.maddr)
         sum_e = Signal(signed(self.width))
+        near_c = Signal()       # the update one ahead writes this neuron in D while this one is in C
+        far_c = Signal()        # the update two ahead wrote it in the cycle of this one's read
         m.d.comb += sum_d.eq(old_d + product_d)
         m.d.sync += [
+            near_c.eq(valid_c & (maddr_c == maddr_b)), far_c.eq(valid_d & (maddr_d == maddr_b)),
             valid_d.eq(valid_c), maddr_d.eq(maddr_c), product_d.eq(product_c),
-            old_d.eq(Mux(valid_d & (maddr_d == maddr_c), sum_d,
-                         Mux(valid_e & (maddr_e == maddr_c), sum_e, self.rd_data))),
-            valid_e.eq(valid_d), maddr_e.eq(maddr_d), sum_e.eq(sum_d),
+            old_d.eq(Mux(near_c, sum_d, Mux(far_c, sum_e, self.rd_data))),
+            sum_e.eq(sum_d),
         ]
         m.d.comb += [
             self.wr_addr.eq(maddr_d),

@@ -40,8 +40,9 @@ class SpikeBuffer(wiring.Component):
         push) asks for it.
 
     Latency and throughput: replay is one spike per cycle with no bubble between words. A word
-    pushed in cycle k can be replayed from cycle k+2 (the word being replayed is a register, loaded
-    from the RAM's registered read port). Single-ported (words outside), the read data feeds the
+    pushed in cycle k can be replayed from cycle k+3 (the push is registered, written in k+1, read
+    in k+1 through the transparent port, and loaded into the word register in k+2); ``pending`` is
+    high from cycle k+1. Single-ported (words outside), the read data feeds the
     events directly and a word pushed in cycle k can be replayed from cycle k+1, but only after one
     cycle without a push (the controller leaves at least one between a fire sweep's last push and
     the integration).
@@ -78,12 +79,14 @@ class SpikeBuffer(wiring.Component):
             self._replay_prefetched(m, wp_port, mem.read_port(transparent_for=(wp_port,)))
         return m
 
-    def _write_side(self, m, wp_port):
-        """Pushes go to the write pointer ``wp`` (returned), which ``clear`` resets."""
+    def _write_side(self, m, wp_port, push=None):
+        """Pushes (``push``, or the ``push`` member) go to the write pointer ``wp`` (returned),
+        which ``clear`` resets."""
+        push = self.push if push is None else push
         wp = Signal(bits_for(self.depth))
-        m.d.comb += [wp_port.addr.eq(wp), wp_port.data.eq(self.push.payload),
-                     wp_port.en.eq(self.push.valid)]
-        with m.If(self.push.valid):
+        m.d.comb += [wp_port.addr.eq(wp), wp_port.data.eq(push.payload),
+                     wp_port.en.eq(push.valid)]
+        with m.If(push.valid):
             m.d.sync += wp.eq(wp + 1)
         with m.If(self.clear):
             m.d.sync += wp.eq(0)
@@ -128,15 +131,17 @@ class SpikeBuffer(wiring.Component):
             m.d.comb += rp_port.addr.eq(0)
 
     def _replay_prefetched(self, m, wp_port, rp_port):
-        """Dual-ported: the word being serialised sits in a register; the read port, addressed at
-        the next unread word (transparent for pushes), refills it, so the RAM's read data only
-        reaches registers and the read address depends on registers alone."""
-        wp = self._write_side(m, wp_port)
+        """Dual-ported: pushes are registered before the RAM's write port; the word being
+        serialised sits in a register; the read port, addressed at the next unread word
+        (transparent for the write port), refills it. So the RAM's ports see registers only."""
+        push = stream.Signature(self.word_layout).create(path=("push_reg",))
+        m.d.sync += [push.valid.eq(self.push.valid), push.payload.eq(self.push.payload)]
+        wp = self._write_side(m, wp_port, push)
         rp = Signal(bits_for(self.depth))           # the next word to load from the RAM
         word = Signal(self.word_layout)
         full = Signal()
         consumed = Signal(self.lanes)
-        m.d.comb += self.pending.eq(full | (rp != wp))
+        m.d.comb += self.pending.eq(full | (rp != wp) | push.valid)
         taken, last = self._serialise(m, word, consumed, full)
         load = Signal()
         m.d.comb += load.eq((rp != wp) & (~full | (taken & last)))

@@ -125,9 +125,14 @@ class EccSnn(wiring.Component):
         events = plan.events
         source = getattr(self, self.input_name)
         t = Signal(bits_for(T), init=1)
+        shift = None
         if binary and T > 1:
-            shift = Signal(range(T), name="shift")   # the weight of step t's spikes is 2^shift
-            m.d.comb += shift.eq(T - t)
+            # the weight of step t's spikes is 2^shift, shift = T - t: a register set with t
+            shift = Signal(range(T), name="shift", init=T - 1)
+
+        def set_t(value):
+            """Statements: t (and shift) take ``value`` next cycle."""
+            return [t.eq(value)] + ([shift.eq(T - value)] if shift is not None else [])
         interval = plan.issue_interval
         state_stack = spike_stack = None
         if plan.spram is not None:
@@ -334,7 +339,7 @@ class EccSnn(wiring.Component):
                 m.d.comb += clearing.eq(1)
                 m.d.sync += clear_addr.eq(clear_addr + 1)
                 with m.If(clear_addr == plan.clear_depth - 1):
-                    m.d.sync += [clear_addr.eq(0), t.eq(1)] + [c.eq(0) for c in pixel_counters]
+                    m.d.sync += [clear_addr.eq(0), *set_t(1)] + [c.eq(0) for c in pixel_counters]
                     m.d.sync += [c.eq(0) for c in counters]
                     if plan.tre_mode == "initial":
                         m.d.sync += [c.eq(0) for c in charges]
@@ -360,12 +365,12 @@ class EccSnn(wiring.Component):
                         if binary:        # layer by layer: bits t = 1..T of layer n, then layer n+1
                             with m.If(t == T):
                                 if idx + 1 < n_layers - 1:
-                                    m.d.sync += t.eq(1)
+                                    m.d.sync += set_t(1)
                                     start_fire(idx + 1)
                                 else:
                                     start_readout()
                             with m.Else():
-                                m.d.sync += t.eq(t + 1)
+                                m.d.sync += set_t(t + 1)
                                 start_fire(idx)
                         elif idx + 1 < n_layers - 1:
                             start_fire(idx + 1)
@@ -373,7 +378,7 @@ class EccSnn(wiring.Component):
                             with m.If(t == T):
                                 start_readout()
                             with m.Else():
-                                m.d.sync += t.eq(t + 1)
+                                m.d.sync += set_t(t + 1)
                                 if events:          # frame t + 1's events first
                                     goto("LOAD")
                                 else:

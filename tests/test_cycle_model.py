@@ -59,7 +59,7 @@ def test_spram_schedule_costs():
     fast = cycles_per_image(params, ref, 2, x_q=x_q)
     sweeps = 3 * sum(words[:-1])        # each sweep: 2D + SPRAM_FIRE_OVERHEAD - 1 vs D + FIRE_OVERHEAD
     assert np.all(slow - fast >= sweeps + sum(words) - max(words) - 3 * 2 * (len(words) - 1))
-    assert np.all(slow < 2 * fast + sum(words)) and (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD) == (4, 3)
+    assert np.all(slow < 2 * fast + sum(words)) and (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD) == (5, 3)
     with pytest.raises(ValueError, match="memory must be one of bram, spram"):
         issue_interval("dram")
 
