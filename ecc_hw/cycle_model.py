@@ -52,7 +52,7 @@ from .params import NetworkParams
 
 FIRE_OVERHEAD = 5      # start pulse cycle + two pipeline stages (read data registered) + the spike buffer's registered push + the state change
 SPRAM_FIRE_OVERHEAD = 3  # single-port banks: one pipeline stage (the next read follows the write)
-LANE_DRAIN = 5         # an update issued in cycle U leaves the walker in U + 1, is written in U + 4; the state changes in U + 5
+LANE_DRAIN = 6         # an update issued in cycle U leaves the walker in U + 1, is written in U + 5; the state changes in U + 6
 SPRAM_LANE_DRAIN = 4   # single-port banks: no read-data stage in the lanes, written in U + 3
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 3  # read address, registered read data, then the result word

@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .counters import advance_nested
+from .pipeline import delayed
 from .plan import LayerPlan, bits_for, rom_depth, signed_bits_for
 
 
@@ -15,16 +16,6 @@ def spike_word_layout(layer: LayerPlan, lanes: int) -> data.StructLayout:
     _, h, w = layer.target.out_shape
     return data.StructLayout({"group": bits_for(layer.target.groups - 1), "y": bits_for(h - 1),
                               "x": bits_for(w - 1), "mask": lanes})
-
-
-def _delayed(m: Module, sources: dict, stage: str) -> list:
-    """One register stage: each source one cycle later, named ``<key>_<stage>`` (latency 1)."""
-    registers = []
-    for key, source in sources.items():
-        register = Signal.like(source, name=f"{key}_{stage}")
-        m.d.sync += register.eq(source)
-        registers.append(register)
-    return registers
 
 
 class FireSweep(wiring.Component):
@@ -120,21 +111,21 @@ class FireSweep(wiring.Component):
             m.d.sync += [running.eq(1), s.eq(0), g.eq(0), y.eq(0), x.eq(0)]
         m.d.comb += self.rd_addr.eq(s)
 
-        valid_b, g_b, y_b, x_b, s_b = _delayed(m, {"valid": step, "g": g, "y": y, "x": x, "s": s}, "b")
+        valid_b, g_b, y_b, x_b, s_b = delayed(m, {"valid": step, "g": g, "y": y, "x": x, "s": s}, "b")
         # With dual-port banks (interval 1) the read data and the bias are registered once more
         # before the arithmetic (stage c): the bank's clock-to-out and routing get a cycle of
         # their own. With single-port banks (interval 2) the next read follows the write at once,
         # so the arithmetic works on the read data directly (stage b).
         staged = self.interval == 1
         if staged:
-            valid_c, g_c, y_c, x_c, s_c = _delayed(
+            valid_c, g_c, y_c, x_c, s_c = delayed(
                 m, {"valid": valid_b, "g": g_b, "y": y_b, "x": x_b, "s": s_b}, "c")
         else:
             valid_c, g_c, y_c, x_c, s_c = valid_b, g_b, y_b, x_b, s_b
 
         # With dual-port banks ``busy`` lasts one cycle more (``settle``): the spike buffer
         # registers its pushes, so the sweep's last word is ready to replay one cycle later.
-        settle = _delayed(m, {"valid": valid_c}, "d")[0] if staged else 0
+        settle = delayed(m, {"valid": valid_c}, "d")[0] if staged else 0
 
         theta = layer.threshold
         steps = self.binary_steps

@@ -6,6 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .pipeline import delayed
 from .plan import bits_for, rom_depth
 
 
@@ -29,11 +30,12 @@ class SynapseLane(wiring.Component):
         of step t, so Horner's rule needs no multiplier); stable while updates are in flight.
 
     Pipeline with ``registered_read`` (dual-port block RAM banks, the default): A (cycle k) weight
-    ROM address; B (k+1) weight * value (or weight << shift), bank read address; C (k+2) the
-    bank's read data is registered, or, when one of the two updates ahead wrote (D) or is writing
-    (E) the same neuron, that update's sum instead (forwarding: the bank needs no transparent read
-    port, and no adder follows the RAM's clock-to-out in the same cycle); D (k+3) the sum is
-    written back. An update issued in cycle k is in the bank after cycle k+3.
+    ROM address; A2 (k+1) the ROM's read data registered; B (k+2) weight * value (or weight <<
+    shift), bank read address; C (k+3) the bank's read data is registered, or, when one of the two
+    updates ahead is writing (D) or wrote (the cycle before) the same neuron, that update's sum
+    instead (forwarding: the bank needs no transparent read port, and no adder or multiplier
+    follows a RAM's clock-to-out in the same cycle); D (k+4) the sum is written back. An update
+    issued in cycle k is in the bank after cycle k+4.
 
     Without ``registered_read`` (single-port SPRAM banks, read in one cycle and written in the
     next; updates at least two cycles apart): A, B as above, C (k+2) bank data + product written
@@ -80,9 +82,13 @@ class SynapseLane(wiring.Component):
         valid_c = Signal()
         maddr_c = Signal.like(upd.maddr)
         product_c = Signal(signed(self.width))
-        m.d.sync += [valid_b.eq(self.update.valid & (upd.group < self.lane_groups)),
-                     maddr_b.eq(upd.maddr), value_b.eq(upd.value)]
-        product = rp.data * value_b if self.multiply else rp.data
+        valid_a = self.update.valid & (upd.group < self.lane_groups)
+        maddr_a, value_a, weight = upd.maddr, upd.value, rp.data
+        if self.registered_read:     # the weight ROM's read data gets a register of its own (A2)
+            valid_a, maddr_a, value_a, weight = delayed(
+                m, {"valid": valid_a, "maddr": maddr_a, "value": value_a, "weight": weight}, "a2")
+        m.d.sync += [valid_b.eq(valid_a), maddr_b.eq(maddr_a), value_b.eq(value_a)]
+        product = weight * value_b if self.multiply else weight
         if self.max_shift:
             product = product << self.shift
         m.d.sync += [valid_c.eq(valid_b), maddr_c.eq(maddr_b), product_c.eq(product)]
@@ -115,6 +121,6 @@ class SynapseLane(wiring.Component):
             self.wr_addr.eq(maddr_d),
             self.wr_data.eq(sum_d),
             self.wr_en.eq(valid_d),
-            self.busy.eq(valid_b | valid_c | valid_d),
+            self.busy.eq(valid_a | valid_b | valid_c | valid_d),
         ]
         return m

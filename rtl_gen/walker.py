@@ -87,19 +87,26 @@ class FanOutWalker(wiring.Component):
         ce = col_entries.read_port(domain="comb")
 
         active = Signal()
-        c = Signal.like(self.events.payload.c)
-        y = Signal.like(self.events.payload.y)
-        x = Signal.like(self.events.payload.x)
         value = Signal(self.value_shape)
         nrows = Signal.like(rc.data)
         ncols = Signal.like(cc.data)
         i = Signal.like(rc.data)
         j = Signal.like(cc.data)
         g = Signal(bits_for(t.groups - 1))
+        # Running bases instead of products (each register steps by a constant): the row and
+        # column table addresses y * stride + i and x * stride + j, and the group's offsets
+        # g * Ho * Wo (membranes) and (g * C_in + c) * kh * kw (weights).
+        row_addr = Signal(range(max(1, h_in * rows.stride)))
+        col_start = Signal(range(max(1, w_in * cols.stride)))
+        col_addr = Signal.like(col_start)
+        group_w = c_in * kh * kw
+        m_base = Signal(range(max(1, t.groups * t.out_hw)))
+        c_base = Signal(range(max(1, c_in * kh * kw)))
+        w_base = Signal(range(max(1, t.groups * group_w)))
 
         payload = self.events.payload
         m.d.comb += [rc.addr.eq(payload.y), cc.addr.eq(payload.x),
-                     re.addr.eq(y * rows.stride + i), ce.addr.eq(x * cols.stride + j)]
+                     re.addr.eq(row_addr), ce.addr.eq(col_addr)]
 
         last_g = g == t.groups - 1
         last_j = j == ncols - 1
@@ -124,18 +131,21 @@ class FanOutWalker(wiring.Component):
 
         with m.If(issue):
             with m.If(last_g):
-                m.d.sync += g.eq(0)
+                m.d.sync += [g.eq(0), m_base.eq(0), w_base.eq(c_base)]
                 with m.If(last_j):
-                    m.d.sync += [j.eq(0), i.eq(i + 1)]
+                    m.d.sync += [j.eq(0), i.eq(i + 1), col_addr.eq(col_start), row_addr.eq(row_addr + 1)]
                 with m.Else():
-                    m.d.sync += j.eq(j + 1)
+                    m.d.sync += [j.eq(j + 1), col_addr.eq(col_addr + 1)]
             with m.Else():
-                m.d.sync += g.eq(g + 1)
+                m.d.sync += [g.eq(g + 1), m_base.eq(m_base + t.out_hw), w_base.eq(w_base + group_w)]
         with m.If(self.events.valid & ready):
             m.d.sync += [
                 active.eq((payload.value != 0) & (rc.data != 0) & (cc.data != 0)),
-                c.eq(payload.c), y.eq(payload.y), x.eq(payload.x), value.eq(payload.value),
+                value.eq(payload.value),
                 nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0), g.eq(0),
+                row_addr.eq(payload.y * rows.stride), col_start.eq(payload.x * cols.stride),
+                col_addr.eq(payload.x * cols.stride), m_base.eq(0),
+                c_base.eq(payload.c * (kh * kw)), w_base.eq(payload.c * (kh * kw)),
             ]
         with m.Elif(last):
             m.d.sync += active.eq(0)
@@ -144,8 +154,8 @@ class FanOutWalker(wiring.Component):
         m.d.sync += [
             self.updates.valid.eq(issue),
             out.group.eq(g),
-            out.maddr.eq(g * t.out_hw + re.data[:row_low] + ce.data[:col_low]),
-            out.waddr.eq((g * c_in + c) * (kh * kw) + re.data[row_low:] + ce.data[col_low:]),
+            out.maddr.eq(m_base + re.data[:row_low] + ce.data[:col_low]),
+            out.waddr.eq(w_base + re.data[row_low:] + ce.data[col_low:]),
             out.value.eq(value),
         ]
         return m

@@ -127,7 +127,7 @@ async def lane_bench(dut):
             await _issue(dut, model, maddr // hw, maddr, rng.randrange(len(cfg.weights[0])), value)
             updates += 1
         dut.upd_valid.value = 0
-        for _ in range(4):                      # the lanes' pipeline drains (issued k, written k + 3)
+        for _ in range(5):                      # the lanes' pipeline drains (issued k, written k + 4)
             await RisingEdge(dut.clk)
         charge = int(charges[t])
         dut.charge.value = charge

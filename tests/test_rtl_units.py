@@ -51,7 +51,7 @@ def _run_lane(updates, weights, value_shape=unsigned(1), transparent=False):
                 ctx.set(dut.lane.update.payload, {"group": 0, "maddr": maddr, "waddr": waddr, "value": value})
             await ctx.tick()
         ctx.set(dut.lane.update.valid, 0)
-        await ctx.tick().repeat(4)
+        await ctx.tick().repeat(6)
         for addr in range(8):
             bank[addr] = ctx.get(dut.bank.data[addr])
 
