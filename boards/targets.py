@@ -55,7 +55,7 @@ BOARDS = {
         memory="spram"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", title="ULX3S 85F (ECP5 LFE5U-85F)", device="LFE5U-85F-6BG381C", family="ecp5",
-        board_clock_mhz=25.0, default_clock_mhz=50.0, baud=1_000_000,
+        board_clock_mhz=25.0, default_clock_mhz=62.5, baud=1_000_000,
         nextpnr_args=("--85k", "--package", "CABGA381", "--speed", "6"),
         limits={"lut": 83640, "ff": 83640, "bram": 208, "dsp": 156},
         bram_bits=18432, bram_shapes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
