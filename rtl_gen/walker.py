@@ -96,13 +96,13 @@ class FanOutWalker(wiring.Component):
         # Running bases instead of products (each register steps by a constant): the row and
         # column table addresses y * stride + i and x * stride + j, and the group's offsets
         # g * Ho * Wo (membranes) and (g * C_in + c) * kh * kw (weights).
-        row_addr = Signal(range(max(1, h_in * rows.stride)))
-        col_start = Signal(range(max(1, w_in * cols.stride)))
+        row_addr = Signal(bits_for(h_in * rows.stride - 1))
+        col_start = Signal(bits_for(w_in * cols.stride - 1))
         col_addr = Signal.like(col_start)
         group_w = c_in * kh * kw
-        m_base = Signal(range(max(1, t.groups * t.out_hw)))
-        c_base = Signal(range(max(1, c_in * kh * kw)))
-        w_base = Signal(range(max(1, t.groups * group_w)))
+        m_base = Signal(bits_for(t.groups * t.out_hw - 1))
+        c_base = Signal(bits_for(c_in * kh * kw - 1))
+        w_base = Signal(bits_for(t.groups * group_w - 1))
 
         payload = self.events.payload
         m.d.comb += [rc.addr.eq(payload.y), cc.addr.eq(payload.x),
