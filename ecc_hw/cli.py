@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--count", type=int, default=100, help="images to send")
     run.add_argument("--lanes", type=int, default=8, help="lanes of the build (for the cycle check)")
     run.add_argument("--memory", default="bram", choices=("bram", "spram"),
-                     help="banks of the build (for the cycle check): spram for an iCEBreaker build")
+                     help="banks of the build (for the cycle check): the \"memory\" of its report.json")
     run.add_argument("--baud", type=int, default=1_000_000)
     run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     run.set_defaults(run=_run_board)
