@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .errors import UserError
+from .linear import LinearMap
 from .onnx_frontend import PASS_THROUGH, LoadedModel, Op
 from .params import Pool
 
@@ -219,23 +220,23 @@ def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") ->
         elif item.kind == "Min":
             layers[-1] = replace(layers[-1], clip=_min_after_relu(item, layers, pending_pool))
         elif item.kind in ("AveragePool", "GlobalAveragePool", "ReduceMean"):
-            if layers and not layers[-1].relu:
-                raise UserError(f"node '{item.name}' ({item.kind}): a pool after the output layer is not "
-                                "supported (it must come between a ReLU and the next layer)")
             if pending_pool is not None:
                 raise UserError(f"node '{item.name}' ({item.kind}): two pools in a row are not supported")
             pool = _pool(item)
-            if pool_mode == "layer" and layers:
+            if pool_mode == "layer" and layers and layers[-1].relu:
                 layers.append(_pool_layer(item.name, layers[-1].output_shape, pool))
-            else:
+            else:           # composed into the next layer, or, after the last one, a pooling head
                 pending_pool, pending_name = pool, item.name
         elif item.kind in TAIL_OPS:
             if item is not chain[-1]:
                 raise UserError(f"node '{item.name}' ({item.kind}): only allowed as the last node")
         else:
             raise UserError(f"node '{item.name}' ({item.kind}): not expected here")
-    if pending_pool is not None:
-        raise UserError(f"node '{pending_name}': a pool after the output layer is not supported")
+    if pending_pool is None and layers and layers[-1].kind == "pool":
+        trailing = layers.pop()            # "layer" mode: a pool after the last ReLU is the head
+        pending_pool, pending_name = trailing.pool, trailing.name
+    if pending_pool is not None and layers:
+        _pooling_head(layers, pending_pool, pending_name)
     if len(layers) < 2:
         raise UserError("the model needs at least two linear layers (one spiking layer and the output)")
     last = layers[-1]
@@ -244,6 +245,35 @@ def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") ->
                         "(SPEC 0: nothing but Softmax after the logits)")
     _check_shapes(layers, tuple(input_shape))
     return layers
+
+
+def _pooling_head(layers: list[FloatLayer], pool: Pool, name: str) -> None:
+    """An average pool after the last linear layer (a global-average-pool head) becomes part of a
+    dense output layer, in place: after a ReLU, a new output layer averaging the last spiking
+    layer's pool cells (identity weights / area over the pooled map); after the logits layer, that
+    layer and the pool composed into one dense map (both are linear)."""
+    last = layers[-1]
+    channels, height, width = _spatial(last.output_shape)
+    pooled_hw = pool.output_hw(height, width)
+    outputs = channels * pooled_hw[0] * pooled_hw[1]
+    area = pool.kernel[0] * pool.kernel[1]
+    if last.relu:
+        layers.append(FloatLayer("dense", name, (channels, height, width), (outputs, 1, 1),
+                                 np.eye(outputs) / area, np.zeros(outputs), pool=pool, nominal_fan_in=area))
+        return
+    own = LinearMap.of(last)
+    reads = LinearMap(last.kind, own.pooled_shape, tuple(last.output_shape), last.weight, last.bias, None,
+                      tuple(last.kernel), tuple(last.stride), tuple(last.padding), tuple(last.dilation))
+    # column k of the map: its response to input k alone (no bias), channels-last for the pool
+    basis = reads.apply(np.eye(reads.input_size), with_bias=False)
+    maps = basis.reshape(reads.input_size, channels, height, width).transpose(0, 2, 3, 1)
+    pooler = LinearMap("pool", (channels, height, width), (channels, *pooled_hw), np.array(1.0), np.zeros(1),
+                       pool)
+    weight = (pooler.pooled(maps) / area).transpose(0, 3, 1, 2).reshape(reads.input_size, outputs).T
+    bias = np.repeat(reads.bias_per_neuron(np.float64).reshape(channels, -1).mean(axis=1),
+                     pooled_hw[0] * pooled_hw[1])
+    layers[-1] = FloatLayer("dense", last.name, tuple(last.input_shape), (outputs, 1, 1), weight, bias,
+                            pool=last.pool, nominal_fan_in=last.nominal_fan_in)
 
 
 def _pool_layer(name: str, shape: tuple, pool: Pool) -> FloatLayer:

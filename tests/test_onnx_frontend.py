@@ -13,7 +13,7 @@ from ecc_hw.passes import convert_graph
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = ["legacy_bn_kept", "legacy_bn_folded", "dynamo_bn_kept", "dynamo_folded", "dynamo_external",
-          "digits_signed", "digits_0_16", "matmul_add"]
+          "digits_signed", "digits_0_16", "matmul_add", "gap_relu_head", "gap_logits_head"]
 
 
 def onnxruntime_logits(path: Path, x: np.ndarray) -> np.ndarray:
@@ -74,6 +74,22 @@ def test_pooling_kept_as_a_layer_computes_the_same_cnn():
     layered_layers = convert_graph(onnx_frontend.load(BUNDLED_MODEL), "layer")
     assert [layer.kind for layer in layered_layers] == ["conv", "pool", "conv", "pool", "dense"]
     np.testing.assert_allclose(cnn.forward(layered_layers, x), composed, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["compose", "layer"])
+def test_pooling_heads_become_a_dense_output_layer(mode):
+    """A global average pool after the last layer: after a ReLU, a new dense output layer averages
+    the last spiking layer; after the logits conv, the two compose into one dense layer. Both
+    compute what onnxruntime computes, whether other pools are composed or kept as layers."""
+    kinds = {"gap_relu_head": ["conv", "conv", "dense"],
+             "gap_logits_head": ["conv", "dense"] if mode == "compose" else ["conv", "pool", "dense"]}
+    for name, expected in kinds.items():
+        path = FIXTURES / f"{name}.onnx"
+        x = np.load(FIXTURES / f"{name}.npz")["x"]
+        layers = convert_graph(onnx_frontend.load(path), mode)
+        assert [layer.kind for layer in layers] == expected
+        assert layers[-1].output_shape == (10, 1, 1) and not layers[-1].relu
+        np.testing.assert_allclose(cnn.forward(layers, x), onnxruntime_logits(path, x), rtol=1e-5, atol=1e-5)
 
 
 def test_unsupported_op_names_node_op_and_supported_ops():

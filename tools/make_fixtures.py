@@ -301,6 +301,49 @@ def digits_fixtures() -> None:
         what="sklearn digits, raw 0..16; unpadded conv, stride-2 padded conv, two dense layers"))
 
 
+def pooling_head_fixtures() -> None:
+    """Average-pool heads after the last layer: ReLU then global average pool (a new dense output
+    layer averages the spikes), and the logits conv then global average pool (composed into one
+    dense output layer)."""
+    import torch
+    from torch import nn
+
+    xtr, ytr, xte, yte = sklearn_digits()
+    x = xte[:N_NPZ].astype(np.float32)
+    relu_head = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),                     # 8x8 -> 8x8
+        nn.Conv2d(8, 10, 3, stride=2, padding=1), nn.ReLU(),          # 8x8 -> 4x4
+        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    torch.manual_seed(SEED)
+    net = train(relu_head, torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
+    legacy_export(net, torch.from_numpy(x[:2]), "gap_relu_head", opset=13, fold=True)
+    check_and_describe("gap_relu_head", x, yte[:N_NPZ], dict(
+        exporter="legacy (`dynamo=False`)", bn="none", torch_logits=torch_logits(net, x),
+        what="sklearn digits 0..16; the last conv has a ReLU and a global average pool follows it "
+             "(the converter adds a dense output layer averaging the spikes)"))
+    class LogitsHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),  # 8x8 -> 8x8
+                nn.AvgPool2d(2),                                              # -> 4x4
+                nn.Conv2d(8, 10, 3, padding=1),                               # logits map 10x4x4
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+        def forward(self, x):
+            return self.body(x)
+
+    logits_head = LogitsHead()
+    torch.manual_seed(SEED)
+    net = train(logits_head, torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
+    prog = dynamo_program(net, torch.from_numpy(x[:2]), opset=18, optimize=True)
+    save_embedded(prog.model_proto, "gap_logits_head")
+    check_and_describe("gap_logits_head", x, yte[:N_NPZ], dict(
+        exporter="new (`dynamo=True`, optimised)", bn="folded into Conv", torch_logits=torch_logits(net, x),
+        what="sklearn digits 0..16; a logits conv then a global average pool (ReduceMean; composed with "
+             "the conv into one dense output layer)"))
+
+
 # ---------------------------------------------------------------- onnx.helper fixtures
 
 def helper_mlp(name: str, act: str, xtr, ytr, xte, yte, what: str) -> None:
@@ -413,6 +456,7 @@ def main() -> int:
     logging_quiet()
     mnist_fixtures()
     digits_fixtures()
+    pooling_head_fixtures()
     helper_fixtures()
     write_readme()
     print(f"wrote {OUT.relative_to(ROOT)}/README.md")
