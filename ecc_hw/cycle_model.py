@@ -91,9 +91,13 @@ def _out_hw(layer) -> int:
 
 
 def walk_cycles(layer, lanes: int) -> np.ndarray:
-    """Walker cycles per input neuron of ``layer`` (before its pool): fan-out / C_out x groups."""
+    """Walker cycles per input neuron of ``layer`` (before its pool): fan-out / C_out x groups (a
+    pool layer, walked as a 1x1 conv with diagonal weights: its cells x groups)."""
     channels = _target_channels(layer)
-    return LinearMap.of(layer).fan_out() // channels * _groups(channels, lanes)
+    positions = LinearMap.of(layer).fan_out()
+    if layer.kind != "pool":
+        positions = positions // channels
+    return positions * _groups(channels, lanes)
 
 
 def sweep_words(layer, lanes: int) -> int:

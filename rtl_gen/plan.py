@@ -243,6 +243,12 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
         weight = weight.reshape(f_out, c_in, ph, pw)
         out_shape = (f_out, 1, 1)
         kernel, stride, pad, dil = (ph, pw), (1, 1), (0, 0, 0, 0), (1, 1)
+    elif layer.kind == "pool":           # an average pool kept as its own layer: a 1x1 conv over the
+        out_shape = tuple(int(v) for v in layer.output_shape)    # pooled map, channel c to c only
+        if weight.size != 1 or out_shape != (c_in, ph, pw):
+            raise HardwareError(f"{where}: a pool layer needs one weight and output shape {(c_in, ph, pw)}")
+        weight = np.eye(c_in, dtype=np.int64).reshape(c_in, c_in, 1, 1) * int(weight.reshape(()))
+        kernel, stride, pad, dil = (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)
     else:
         out_shape = tuple(int(v) for v in layer.output_shape)
         kernel, stride = tuple(layer.kernel), tuple(layer.stride)
@@ -272,8 +278,9 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
     row_n = np.asarray(rows.counts, dtype=np.int64)
     col_n = np.asarray(cols.counts, dtype=np.int64)
     cycles = np.broadcast_to((row_n[:, None] * col_n[None, :]) * groups, (c_in, h_in, w_in)).reshape(-1)
-    fan = linear.fan_out()
-    assert np.array_equal(cycles // groups * c_out, fan), f"{where}: fan-out tables disagree with LinearMap"
+    fan = linear.fan_out()        # a pool layer's synapses are the diagonal: one per cell, not c_out
+    per_position = 1 if layer.kind == "pool" else c_out
+    assert np.array_equal(cycles // groups * per_position, fan), f"{where}: fan-out tables disagree with LinearMap"
     return TargetPlan(index, layer.kind, (c_in, h_in, w_in), out_shape, kernel, groups, rows, cols,
                       roms, cycles.copy())
 
@@ -311,8 +318,8 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     wmax = (1 << (params.weight_bits - 1)) - 1
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
-        if layer.kind not in ("conv", "dense"):
-            raise HardwareError(f"{where}: layer kind {layer.kind!r} is not supported (conv or dense)")
+        if layer.kind not in ("conv", "dense", "pool"):
+            raise HardwareError(f"{where}: layer kind {layer.kind!r} is not supported (conv, dense or pool)")
         if layer.spiking != (i < len(params.layers) - 1):
             raise HardwareError(f"{where}: layers 1..N-1 must spike and layer N must not")
         if np.abs(np.asarray(layer.weight)).max(initial=0) > wmax:

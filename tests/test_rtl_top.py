@@ -97,6 +97,23 @@ def test_bundled_network_matches_golden_in_the_amaranth_simulator():
     assert_sim_equals_models(sim, ref, params, 16, x_q)
 
 
+@pytest.mark.parametrize("lanes", [4, 16])
+def test_pool_layers_match_golden_in_the_amaranth_simulator(lanes):
+    """The bundled network converted with --pool layer (each average pool its own spiking layer,
+    walked as a 1x1 conv with diagonal weights: 5 layers), T = 2, two digits, spike by spike."""
+    from ecc_hw import convert, data
+
+    calibration, _ = data.load_npz(data.BUNDLED_CALIB, need_labels=False)
+    params = convert.convert(data.BUNDLED_MODEL, calibration, convert.ConvertOptions(timesteps=2, pool_mode="layer"))
+    assert [layer.kind for layer in params.layers] == ["conv", "pool", "conv", "pool", "dense"]
+    test, _ = data.load_npz(data.BUNDLED_TEST)
+    x_q = golden.quantize_input(params, test[:2])
+    ref = golden.run(params, x_q, record_spikes=True)
+    assert all(s.any() for s in ref.spikes)
+    sim = run_images(make_plan(params, lanes), x_q, trace=True)
+    assert_sim_equals_models(sim, ref, params, lanes, x_q)
+
+
 RADIX_CASES = [  # seed, lanes, with_pool, conv_layers, signed input, T (bits)
     (1, 2, True, 2, True, 4), (2, 4, True, 3, False, 3), (5, 8, False, 3, True, 4),
     (11, 1, True, 2, False, 2), (3, 2, False, 1, False, 1), (14, 4, True, 3, False, 5)]

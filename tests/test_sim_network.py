@@ -53,6 +53,22 @@ def test_rmp_method_network_bench(simulator, count, bench_cache):
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
 
+@pytest.mark.parametrize("simulator,lanes,count", [("verilator", 8, 4), ("icarus", 16, 2)])
+def test_pool_layer_network_bench(simulator, lanes, count, bench_cache):
+    """--pool layer: each average pool its own spiking layer (walked as a 1x1 conv with diagonal
+    weights), five layers, on both simulators."""
+    x, _ = data.load_npz(data.BUNDLED_CALIB, need_labels=False)
+    net = convert(data.BUNDLED_MODEL, x, ConvertOptions(pool_mode="layer", timesteps=16),
+                  calibration_source="mnist_calib.npz")
+    assert [layer.kind for layer in net.layers] == ["conv", "pool", "conv", "pool", "dense"]
+    test_x, _ = data.load_npz(data.BUNDLED_TEST, input_shape=net.input_shape)
+    x_q = golden.quantize_input(net, test_x[:count])
+    bench = bench_cache.get(net, simulator, lanes, 16, "mnist-pool-layer")
+    report = verify.verify(net, x_q, simulator, lanes, 16, STIMULUS, bench=bench)
+    assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
+    assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
+
+
 SMALL = [  # seed, lanes, tre_mode, signed input, conv layers, T
     (5, 4, "spread", False, 3, 4), (6, 2, "initial", True, 1, 5), (11, 1, "spread", True, 2, 3)]
 
