@@ -42,10 +42,9 @@ class SpikeBuffer(wiring.Component):
     Latency and throughput: replay is one spike per cycle with no bubble between words. A word
     pushed in cycle k can be replayed from cycle k+3 (the push is registered, written in k+1, read
     in k+1 through the transparent port, and loaded into the word register in k+2); ``pending`` is
-    high from cycle k+1. Single-ported (words outside), the read data feeds the
-    events directly and a word pushed in cycle k can be replayed from cycle k+1, but only after one
-    cycle without a push (the controller leaves at least one between a fire sweep's last push and
-    the integration).
+    high from cycle k+1. Single-ported (words outside), the read data feeds the events directly: a
+    word pushed in cycle k can be replayed from cycle k+1, but only after one cycle without a push
+    (the controller leaves at least one between a fire sweep's last push and the integration).
     """
 
     def __init__(self, word_layout: data.StructLayout, words: int, lanes: int,
