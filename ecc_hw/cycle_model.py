@@ -21,6 +21,10 @@ Schedule (P lanes; channel ``co`` of a layer in lane ``co % P``, group ``co // P
   ``a_k = J + sum_{i<k} max(1, L_i)``, and ends (the next phase starts) in cycle
   ``max(a_last + 1, U + LANE_DRAIN)`` where U is the cycle of the last issued update (``J`` if there
   are no events; ``SPRAM_LANE_DRAIN`` on single-port banks);
+- with dual-port banks the integration of layer n's spikes into layer n+1 overlaps layer n's
+  sweep: the spikes of sweep word w (group * H * W + position) are offered from cycle
+  ``S + OVERLAP_LATENCY + w``, event k is accepted in ``a_k = max(a_{k-1} + max(1, L_{k-1}),
+  offered_k)``, and the next phase starts at the later of J and the integration's end as above;
 - readout: 3 cycles per output neuron (address, registered read data, result word) and 1 for the
   class word, after one cycle of transition.
 
@@ -58,6 +62,8 @@ READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 3  # read address, registered read data, then the result word
 CLASS_WORDS = 1
 FRAME_ENTRY = 1        # event input: from step t's last integration to frame t+1's first word
+OVERLAP_LATENCY = 6    # sweep word s (start pulse in S): pushed in S+3+s, registered, written and read
+                       # in S+4+s, in the word register in S+5+s, its first spike offered in S+6+s
 MEMORIES = ("bram", "spram")
 
 
@@ -114,6 +120,15 @@ def sweep_order(layer, lanes: int) -> np.ndarray:
     return index[np.lexsort((channel % lanes, pos, channel // lanes))]
 
 
+def sweep_word(layer, lanes: int) -> np.ndarray:
+    """For each neuron (channel-major) of ``layer``, the index of the sweep word (cycle) holding it:
+    group * H * W + position."""
+    channels = _target_channels(layer)
+    hw = _out_hw(layer)
+    index = np.arange(channels * hw)
+    return index // hw // lanes * hw + index % hw
+
+
 def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
     """The model's constants (for the generator's manifest)."""
     words = [sweep_words(layer, lanes) for layer in params.layers]
@@ -139,6 +154,23 @@ def _integration(start: int, lengths: np.ndarray, interval: int = 1) -> int:
         k = busy[-1]
         end = max(end, int(accept[k] + interval * lengths[k] - (interval - 1)) + lane_drain(interval))
     return end
+
+
+def _overlapped_integration(end_of_sweep: int, available: np.ndarray, lengths: np.ndarray) -> int:
+    """Cycle in which the phase after a sweep with overlapped integration begins: event k (walk
+    length L_k) is accepted in ``a_k = max(a_{k-1} + max(1, L_{k-1}), available_k)``; the phase
+    ends at the later of the sweep's end and the integration's (as ``_integration``)."""
+    if len(lengths) == 0:
+        return end_of_sweep
+    cost = np.maximum(lengths, 1)
+    before = np.cumsum(cost) - cost
+    accept = before + np.maximum.accumulate(available - before)
+    end = int(accept[-1]) + 1
+    busy = np.flatnonzero(lengths > 0)
+    if len(busy):
+        k = busy[-1]
+        end = max(end, int(accept[k] + lengths[k]) + LANE_DRAIN)
+    return max(end_of_sweep, end)
 
 
 def _spikes_of(golden_result_or_spikes):
@@ -171,6 +203,7 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     walks = [walk_cycles(layer, lanes) for layer in layers[1:]]
     orders = [sweep_order(layer, lanes) for layer in params.spiking_layers]
     words = consts["sweep_words"]
+    word_of = [sweep_word(layer, lanes) for layer in params.spiking_layers]
     out = np.zeros(len(images), dtype=np.int64)
     for i, image in enumerate(images):
         cycle = consts["clear_cycles"]
@@ -182,9 +215,14 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
                 frame = image[t]
                 cycle = _integration(cycle, np.append(load_walk[frame != 0], 0), interval)
             for n in range(len(params.spiking_layers)):
+                start = cycle
                 cycle += interval * words[n] + fire_overhead(interval) - (interval - 1)
                 fired = orders[n][spikes[n][t, i, orders[n]]]
-                cycle = _integration(cycle, walks[n][fired], interval)
+                if interval == 1:     # the integration overlaps the sweep: spikes as they come
+                    cycle = _overlapped_integration(cycle, start + OVERLAP_LATENCY + word_of[n][fired],
+                                                    walks[n][fired])
+                else:
+                    cycle = _integration(cycle, walks[n][fired], interval)
         out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS
     return out
 

@@ -81,9 +81,10 @@ class EccSnn(wiring.Component):
 
     Schedule of one image (every phase pipelined, one update or neuron per lane per cycle):
     clear (the deepest bank's used words), load (each pixel costs max(1, its fan-out cycles);
-    zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n, then
-    integration of its spikes into layer n+1; then the output words (three cycles each) and the
-    class word. Event input (``plan.events``): no current RAM and no separate load; for t = 1..T the
+    zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n and
+    integration of its spikes into layer n+1 (with dual-port banks the integration starts with the
+    sweep's first spike word and may outlast it; single-port banks: after the sweep); then the output
+    words (three cycles each) and the class word. Event input (``plan.events``): no current RAM and no separate load; for t = 1..T the
     events of frame t walk into layer 1's membranes like spikes into later layers (each event costs
     max(1, its fan-out cycles), its multiplicity scales the weight; the frame's marker costs one
     cycle), then, once the walk has drained, the sweeps and integrations of step t as above (layer
@@ -357,6 +358,8 @@ class EccSnn(wiring.Component):
             for layer in plan.spiking:
                 idx = layer.index
                 with m.Case(codes[f"FIRE{idx + 1}"]):
+                    if interval == 1:     # dual-port banks: layer n+1 integrates while layer n sweeps
+                        m.d.comb += buffers[idx].enable.eq(1)
                     with m.If(~fires[idx].busy):
                         goto(f"INTEGRATE{idx + 2}")
                 with m.Case(codes[f"INTEGRATE{idx + 2}"]):

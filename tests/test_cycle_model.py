@@ -4,7 +4,7 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD, fire_overhead, FRAME_ENTRY,
-                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, constants, cycles_per_image,
+                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, _overlapped_integration, constants, cycles_per_image,
                                 ideal_cycles, issue_interval, lane_drain, sweep_order, sweep_words, walk_cycles)
 from ecc_hw.linear import LinearMap
 from ecc_hw.testing import random_event_inputs, random_event_network, random_inputs, random_network
@@ -36,6 +36,17 @@ def test_integration_phase_timing():
     assert _integration(10, np.array([0, 0])) == 12                 # two no-ops, one cycle each
     assert _integration(10, np.array([3])) == 10 + 3 + LANE_DRAIN
     assert _integration(10, np.array([2, 0])) == 12 + 1 + 0 + max(0, LANE_DRAIN - 1)
+
+
+def test_overlapped_integration_timing():
+    """Events offered while the sweep runs: each waits for its offer or for the walker."""
+    assert _overlapped_integration(50, np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == 50
+    # offered early, short walks: the sweep's end decides
+    assert _overlapped_integration(50, np.array([10, 12]), np.array([2, 3])) == 50
+    # offered at 40 and 41, walks 9 and 4: the second waits for the walker (40 + 9), then drains
+    assert _overlapped_integration(50, np.array([40, 41]), np.array([9, 4])) == 49 + 4 + LANE_DRAIN
+    # a late offer after the walker is free
+    assert _overlapped_integration(50, np.array([40, 60]), np.array([2, 0])) == 61
 
 
 def test_integration_phase_timing_single_port():
