@@ -320,6 +320,8 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         if layer.kind not in ("conv", "dense", "pool"):
             raise HardwareError(f"{where}: layer kind {layer.kind!r} is not supported (conv, dense or pool)")
+        if layer.kind == "pool" and np.asarray(layer.weight).size != 1:
+            raise HardwareError(f"{where}: a pool layer needs one weight, got {np.asarray(layer.weight).size}")
         if layer.spiking != (i < len(params.layers) - 1):
             raise HardwareError(f"{where}: layers 1..N-1 must spike and layer N must not")
         if np.abs(np.asarray(layer.weight)).max(initial=0) > wmax:
