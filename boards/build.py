@@ -22,6 +22,7 @@ from ecc_hw.errors import UserError
 from .targets import BOARDS, Board, BoardWrapper
 
 SEED = 1
+MAX_BAUD_ERROR = 0.02     # a UART receiver samples mid-bit: 2% over 10 bits stays inside the bit
 # Logic model for the fit check (LUT4s), fitted to the builds in the report table: a fixed part
 # (UART, framing, controller, walkers) plus a part per lane and layer (multiply-add, fire, muxes).
 LUT_BASE = {"ice40": 1100, "ecp5": 1100}
@@ -239,6 +240,11 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         clock = (ice40_pll if board.family == "ice40" else ecp5_pll)(board.board_clock_mhz, clock)["mhz"]
     baud = int(baud or board.baud)
     clocks_per_bit = round(clock * 1e6 / baud)
+    error = abs(clock * 1e6 / max(clocks_per_bit, 1) - baud) / baud
+    if clocks_per_bit < 4 or error > MAX_BAUD_ERROR:
+        raise UserError(f"--baud {baud}: at {clock:g} MHz the UART bit takes {clocks_per_bit} cycles, "
+                        f"{100 * error:.1f}% off (at most {100 * MAX_BAUD_ERROR:g}% and 4 cycles): choose "
+                        "another --baud or --clock")
 
     from rich.console import Console
     console = console or Console(stderr=True)
