@@ -23,7 +23,8 @@ class SpikeBuffer(wiring.Component):
     push : In(stream.Signature(word_layout, always_ready=True))
         One spike word (group, y, x, lane mask) per handshake, at most one per cycle.
     enable : In(1)
-        Release events (the design runs layers one after the other).
+        Release events (from the producing sweep's start with dual-port banks, after it with
+        single-port ones).
     events : Out(stream.Signature(event_layout))
         One spike per handshake, in sweep order, lowest lane first: channel ``group * P + lane``,
         value 1.

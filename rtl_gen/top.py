@@ -41,9 +41,9 @@ def trace_layout(plan: HardwarePlan) -> data.StructLayout:
 
 class _Banks:
     """P membrane banks of one layer (only lanes that own a channel): one write port and one
-    registered read port each (not transparent: the lanes forward their own writes); or, with ``stack``, the lanes' fields
-    of ``region`` in an SPRAM stack (``rtl_gen.spram``: single-ported, the users read and write in
-    different cycles), whose clear starts at the region's offset."""
+    registered read port each (not transparent: the lanes forward their own writes); or, with
+    ``stack``, the lanes' fields of ``region`` in an SPRAM stack (``rtl_gen.spram``: single-ported,
+    the users read and write in different cycles), whose clear starts at the region's offset."""
 
     def __init__(self, m, name, layer_target, lanes, width, stack=None, region=None, bank=None):
         self.ports = []
@@ -83,9 +83,9 @@ class EccSnn(wiring.Component):
     clear (the deepest bank's used words), load (each pixel costs max(1, its fan-out cycles);
     zero pixels cost one cycle), then for t = 1..T and n = 1..N-1: fire sweep of layer n and
     integration of its spikes into layer n+1 (with dual-port banks the integration starts with the
-    sweep's first spike word and may outlast it; single-port banks: after the sweep); then the output
-    words (three cycles each) and the class word. Event input (``plan.events``): no current RAM and no separate load; for t = 1..T the
-    events of frame t walk into layer 1's membranes like spikes into later layers (each event costs
+    sweep's first spike word and may outlast it; single-port banks: after the sweep); then the
+    output words (three cycles each) and the class word. Event input (``plan.events``): no current
+    RAM and no separate load; for t = 1..T the events of frame t walk into layer 1's membranes like spikes into later layers (each event costs
     max(1, its fan-out cycles), its multiplicity scales the weight; the frame's marker costs one
     cycle), then, once the walk has drained, the sweeps and integrations of step t as above (layer
     1's sweep adds its bias and TRE charge, no current); one cycle passes from the last integration
