@@ -232,8 +232,6 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
                         "framing carries images")
     plan, prediction = choose_memory(board, params, lanes, timesteps, memory)   # before anything is written
     memory = plan.memory
-    tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
-                                            "icepack" if board.family == "ice40" else "ecppack")}
     clock = float(clock_mhz or board.default_clock_mhz)
     from .targets import ecp5_pll, ice40_pll
     if abs(clock - board.board_clock_mhz) > 1e-6:
@@ -245,6 +243,8 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         raise UserError(f"--baud {baud}: at {clock:g} MHz the UART bit takes {clocks_per_bit} cycles, "
                         f"{100 * error:.1f}% off (at most {100 * MAX_BAUD_ERROR:g}% and 4 cycles): choose "
                         "another --baud or --clock")
+    tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
+                                            "icepack" if board.family == "ice40" else "ecppack")}
 
     from rich.console import Console
     console = console or Console(stderr=True)
