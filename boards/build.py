@@ -92,7 +92,7 @@ def predict(board: Board, plan) -> dict:
 
 def fit_check(board: Board, plan) -> dict:
     """Raise ``FitError`` (one line) when the predicted design cannot fit ``board``."""
-    from rtl_gen.spram_layout import SPRAM_WIDTH, SPRAM_WORDS
+    from ecc_hw.rtl_gen.spram_layout import SPRAM_WIDTH, SPRAM_WORDS
 
     p = predict(board, plan)
     where = f"does not fit {board.title} at {plan.lanes} lanes"
@@ -120,7 +120,7 @@ def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memor
     """The plan and fit prediction for the first of ``board.memories`` (or ``memory``) that the
     network fits; raises ``UserError`` for a memory the board lacks and, when none fits, one
     ``FitError`` line with every candidate's reason."""
-    from rtl_gen.plan import make_plan
+    from ecc_hw.rtl_gen.plan import make_plan
 
     if memory is not None and memory not in board.memories:
         raise UserError(f"--memory {memory}: {board.name} has {', '.join(board.memories)} for the banks")

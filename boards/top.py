@@ -14,9 +14,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.errors import HardwareError
-from rtl_gen.plan import HardwarePlan, bits_for, pow2_depth
-from rtl_gen.top import EccSnn
+from ecc_hw.rtl_gen.errors import HardwareError
+from ecc_hw.rtl_gen.plan import HardwarePlan, bits_for, pow2_depth
+from ecc_hw.rtl_gen.top import EccSnn
 
 from . import framing
 from .uart import UartRx, UartTx

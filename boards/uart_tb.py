@@ -24,7 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 
-from boards import framing
+from ecc_hw.boards import framing
 
 EXPECT_ENV = "ECC_HW_UART_EXPECT"
 CLOCK_NS = 10

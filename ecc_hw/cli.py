@@ -149,7 +149,7 @@ def _compare(args) -> None:
 
 
 def _generate(args) -> None:
-    from rtl_gen.generate import generate
+    from ecc_hw.rtl_gen.generate import generate
 
     from . import params
 
@@ -167,7 +167,7 @@ def _verify(args) -> None:
 
 
 def _build(args) -> None:
-    from boards.build import build, print_report
+    from ecc_hw.boards.build import build, print_report
 
     report = build(args.net, args.board, args.output, lanes=args.lanes, clock_mhz=args.clock,
                    data=args.data, limit=args.limit, timesteps=args.timesteps, seed=args.seed,
@@ -181,7 +181,7 @@ def _build(args) -> None:
 
 
 def _run_board(args) -> None:
-    from boards.run import run_cli
+    from ecc_hw.boards.run import run_cli
 
     run_cli(args)
 

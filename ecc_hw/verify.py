@@ -46,7 +46,7 @@ WRAPPER = SIM_DIR / "tb_ecc_snn.v"
 WAIVER = SIM_DIR / "verilator_waiver.vlt"
 SPRAM_MODEL = SIM_DIR / "sb_spram256ka.v"   # designs generated with memory="spram"
 TOPLEVEL = "tb_ecc_snn"
-TEST_MODULE = "sim.network_tb"
+TEST_MODULE = "ecc_hw.sim.network_tb"
 MAX_IMAGES_PER_RUN = 256
 EVENT_WORDS_PER_RUN = 1 << 18   # event input: words of one run of the wrapper (runs are split to fit)
 BUILD_FORMAT = "2"          # bump when the way builds are made changes (invalidates cached builds)
@@ -129,7 +129,7 @@ def prepare_design(params, lanes: int, timesteps: int | None = None, build_root:
         os.environ["AMARANTH_USE_YOSYS"] = "builtin"
         tmp = Path(tempfile.mkdtemp(prefix=".design-", dir=root if root.exists() else None))
         try:
-            from rtl_gen.generate import generate
+            from ecc_hw.rtl_gen.generate import generate
 
             generate(params, tmp, lanes=lanes, trace=True, timesteps=timesteps, memory=memory)
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -426,7 +426,7 @@ class Bench:
         may come before the word (up to the load phase's last word that starts a walk)."""
         width = _wrapper_parameters(self.manifest)["IN_W"]
         if _event_input(self.manifest):
-            from rtl_gen.event_input import frame_words, pack_words
+            from ecc_hw.rtl_gen.event_input import frame_words, pack_words
 
             fields = self.manifest["ports"]["events"]["payload"]["fields"]
             words = frame_words(image)
@@ -704,7 +704,7 @@ def run_cli(args) -> int:
     stimulus = Stimulus(args.seed, args.idle, args.stall)
     build_root = Path(args.build_dir) if args.build_dir else None
     check_simulator(args.sim)
-    from rtl_gen.errors import HardwareError
+    from ecc_hw.rtl_gen.errors import HardwareError
     try:
         report = verify(net, x_q, args.sim, args.lanes, args.timesteps, stimulus, build_root,
                         log=lambda line: print(line, flush=True), memory=args.memory)
@@ -732,7 +732,7 @@ def run_lane_bench(cfg, simulator: str, build_root: Path | None = None, extremes
     ``model_threshold_offset`` gives the bench's model a wrong threshold (mutation tests)."""
     from cocotb_tools.runner import VerilatorControlFile, get_results, get_runner
 
-    from sim.lane_harness import write_verilog
+    from ecc_hw.sim.lane_harness import write_verilog
 
     check_simulator(simulator)
     root = Path(build_root or default_build_root())
@@ -770,7 +770,7 @@ def run_lane_bench(cfg, simulator: str, build_root: Path | None = None, extremes
         results = run_dir / "results.xml"
         plusargs.append(f"+model_threshold_offset={model_threshold_offset}")
     try:
-        runner.test(test_module="sim.lane_tb", hdl_toplevel="lane_harness", hdl_toplevel_lang="verilog",
+        runner.test(test_module="ecc_hw.sim.lane_tb", hdl_toplevel="lane_harness", hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=run_dir, plusargs=plusargs, results_xml=str(results),
                     log_file=run_dir / "sim.log")
     except SystemExit:

@@ -18,9 +18,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.fire import FireSweep
-from rtl_gen.lane import SynapseLane
-from rtl_gen.plan import bits_for, pow2_depth, signed_bits_for
+from ecc_hw.rtl_gen.fire import FireSweep
+from ecc_hw.rtl_gen.lane import SynapseLane
+from ecc_hw.rtl_gen.plan import bits_for, pow2_depth, signed_bits_for
 
 
 @dataclass

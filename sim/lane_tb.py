@@ -18,7 +18,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from ecc_hw.golden import tre_schedule_counter
-from sim.lane_harness import LaneConfig
+from ecc_hw.sim.lane_harness import LaneConfig
 
 
 def wrap(value: int, width: int) -> int:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from boards.build import FitError, blocks_for, choose_memory, fit_check
-from boards.targets import BOARDS, ecp5_pll, ice40_pll
+from ecc_hw.boards.build import FitError, blocks_for, choose_memory, fit_check
+from ecc_hw.boards.targets import BOARDS, ecp5_pll, ice40_pll
 from ecc_hw import convert, data, params
 from ecc_hw.cli import main
 from ecc_hw.errors import UserError
 from ecc_hw.testing import random_network
-from rtl_gen.plan import make_plan
-from sim.testing import under_ci
+from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.sim.testing import under_ci
 
 
 def test_block_estimates_and_plls():

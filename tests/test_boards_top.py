@@ -4,13 +4,13 @@ import io
 import numpy as np
 import pytest
 
-from boards import framing, simboard
-from boards.top import BoardTop
+from ecc_hw.boards import framing, simboard
+from ecc_hw.boards.top import BoardTop
 from ecc_hw import golden, params
 from ecc_hw.cli import main
 from ecc_hw.cycle_model import cycles_per_image
 from ecc_hw.testing import random_inputs, random_network
-from rtl_gen.plan import make_plan
+from ecc_hw.rtl_gen.plan import make_plan
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_board_top_refuses_event_input():
     import warnings
 
     from ecc_hw.testing import random_event_network
-    from rtl_gen.errors import HardwareError
+    from ecc_hw.rtl_gen.errors import HardwareError
 
     with warnings.catch_warnings():          # the half-built top is never elaborated: no warning for it
         warnings.simplefilter("ignore")

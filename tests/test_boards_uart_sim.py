@@ -16,17 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boards import framing
+from ecc_hw.boards import framing
 from ecc_hw import golden, verify
 from ecc_hw.cycle_model import cycles_per_image
 from ecc_hw.testing import random_inputs, random_network
-from sim.testing import need_simulator, sim_build_root  # noqa: F401 (fixture)
+from ecc_hw.sim.testing import need_simulator, sim_build_root  # noqa: F401 (fixture)
 
 LANES = 2
 CLOCKS_PER_BIT = 4
 TIMEOUT_CYCLES = 200
 TOPLEVEL = "board_top"
-TEST_MODULE = "boards.uart_tb"
+TEST_MODULE = "ecc_hw.boards.uart_tb"
 PORTS = ("clk", "rst", "rx", "tx", "class_leds", "error_led", "busy_led")
 BUILD_FORMAT = "1"          # bump when the way these builds are made changes
 
@@ -68,8 +68,8 @@ def board_design(request):
     """The board top's Verilog (deterministic: Amaranth's built-in Yosys), the scenario, the memory."""
     from amaranth.back import verilog
 
-    from boards.top import BoardTop
-    from rtl_gen.plan import make_plan
+    from ecc_hw.boards.top import BoardTop
+    from ecc_hw.rtl_gen.plan import make_plan
 
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     net = random_network(3, input_bits=4)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ecc_hw.testing import random_event_network, random_network, random_radix_network
-from rtl_gen.errors import HardwareError
-from rtl_gen.generate import generate
-from rtl_gen.plan import make_plan
+from ecc_hw.rtl_gen.errors import HardwareError
+from ecc_hw.rtl_gen.generate import generate
+from ecc_hw.rtl_gen.plan import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIVER = ROOT / "sim" / "verilator_waiver.vlt"
@@ -19,7 +19,7 @@ WAIVER = ROOT / "sim" / "verilator_waiver.vlt"
 _GENERATE = """
 import sys
 from ecc_hw.testing import random_event_network, random_network, random_radix_network
-from rtl_gen.generate import generate
+from ecc_hw.rtl_gen.generate import generate
 make = random_radix_network if sys.argv[2] == "radix" else random_network
 generate(make(3, with_pool=True), sys.argv[1], 4, True)
 """

@@ -1,14 +1,14 @@
 """SPRAM layout (rtl_gen/spram_layout.py) and the iCEBreaker fit of the bundled network."""
 import pytest
 
-from boards.build import FitError, fit_check, predict
-from boards.targets import BOARDS
+from ecc_hw.boards.build import FitError, fit_check, predict
+from ecc_hw.boards.targets import BOARDS
 from ecc_hw import data
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_network
-from rtl_gen.errors import HardwareError
-from rtl_gen.plan import make_plan
-from rtl_gen.spram_layout import SPRAM_WORDS, SpramStack
+from ecc_hw.rtl_gen.errors import HardwareError
+from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.rtl_gen.spram_layout import SPRAM_WORDS, SpramStack
 
 ICE = BOARDS["icebreaker"]
 

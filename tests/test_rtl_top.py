@@ -6,8 +6,8 @@ from ecc_hw import golden
 from ecc_hw.cycle_model import cycles_per_image
 from ecc_hw.testing import (random_event_inputs, random_event_network, random_inputs, random_network,
                             random_radix_network)
-from rtl_gen.plan import make_plan
-from rtl_gen.simulate import run_images
+from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.rtl_gen.simulate import run_images
 
 # (seed, lanes, tre_mode, with_pool, conv_layers, signed input, timesteps)
 CASES = [
@@ -136,7 +136,7 @@ def test_radix_membranes_reach_their_bounds_without_overflow():
     neuron fires all T bits and the output membranes reach -bound exactly (the bound is tight), in
     widths of signed_bits_for(bound); the hardware still agrees with the golden model."""
     from ecc_hw import radix
-    from rtl_gen.plan import signed_bits_for
+    from ecc_hw.rtl_gen.plan import signed_bits_for
 
     params = random_radix_network(2, timesteps=4, with_pool=True, conv_layers=3)
     wmax = (1 << (params.weight_bits - 1)) - 1
@@ -186,8 +186,8 @@ def test_event_design_matches_golden_and_cycle_model(seed, lanes, tre_mode, with
 def test_event_counts_may_come_as_repeated_words():
     """A pixel's count split over several words (or repeated count-1 events, as a sensor sends them)
     and zero-count words give the same spikes and membranes; each extra word is an extra event."""
-    from rtl_gen.event_input import event_word_layout, field_offsets, frame_words, pack_words
-    from rtl_gen.simulate import run_words
+    from ecc_hw.rtl_gen.event_input import event_word_layout, field_offsets, frame_words, pack_words
+    from ecc_hw.rtl_gen.simulate import run_words
 
     params = random_event_network(1, count_scale=3, timesteps=5)
     x_q = random_event_inputs(params, 1, 4)
@@ -209,7 +209,7 @@ def test_event_membranes_reach_their_bounds_without_overflow():
     """Worst case for layer 1: full-scale weights of one sign, every pixel at count_scale in every
     frame, theta larger than anything reachable: the membranes move by the bound's Zmax each step
     in widths of signed_bits_for(bound), and the hardware still agrees with the golden model."""
-    from rtl_gen.plan import signed_bits_for
+    from ecc_hw.rtl_gen.plan import signed_bits_for
 
     params = random_event_network(2, count_scale=7, timesteps=4, with_pool=False, conv_layers=1)
     wmax = (1 << (params.weight_bits - 1)) - 1

@@ -9,10 +9,10 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from ecc_hw.testing import random_network
-from rtl_gen.lane import SynapseLane
-from rtl_gen.plan import make_plan
-from rtl_gen.spike_buffer import SpikeBuffer
-from rtl_gen.walker import FanOutWalker
+from ecc_hw.rtl_gen.lane import SynapseLane
+from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.rtl_gen.spike_buffer import SpikeBuffer
+from ecc_hw.rtl_gen.walker import FanOutWalker
 
 WIDTH = 16
 

@@ -18,7 +18,7 @@ from ecc_hw import data, golden, params as params_io, verify
 from ecc_hw.events import preprocess, synthetic
 from ecc_hw.events.readers import make_events
 from ecc_hw.testing import random_event_inputs, random_event_network
-from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 EVENT_CNN = data.PACKAGE_DATA / "events" / "events_cnn.onnx"
 STIMULI = (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128), verify.Stimulus(3, 250, 200))

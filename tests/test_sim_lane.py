@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ecc_hw import verify
-from sim.lane_harness import LaneConfig
-from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.lane_harness import LaneConfig
+from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 
 def random_config(seed: int, lanes: int, value_bits: int = 0) -> LaneConfig:

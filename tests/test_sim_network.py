@@ -10,8 +10,8 @@ import pytest
 from ecc_hw import data, golden, verify
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_inputs, random_network
-from rtl_gen.plan import make_plan
-from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 STIMULUS = verify.Stimulus(seed=4, idle=64, stall=80)
 
@@ -131,7 +131,7 @@ def test_mutation_one_cycle_count_fails(bench_cache):
 def test_ci_fails_instead_of_skipping_when_a_simulator_is_missing(monkeypatch):
     import shutil
 
-    from sim import testing
+    from ecc_hw.sim import testing
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):

@@ -10,7 +10,7 @@ import pytest
 from ecc_hw import data, golden, radix, verify
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_inputs, random_radix_network
-from sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 STIMULUS = verify.Stimulus(seed=5, idle=64, stall=80)
 
