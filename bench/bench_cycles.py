@@ -1,4 +1,4 @@
-"""Cycles per image of the generated accelerator against SPEC 4's ideal, for P = 1..16 (issue 3).
+"""Cycles per image of the generated accelerator against docs/arithmetic.md 4's ideal, for P = 1..16 (issue 3).
 
 Run: python bench/bench_cycles.py [--images N] [--timesteps 32] [--json OUT]
 The counts come from ecc_hw.cycle_model; with --simulate K (default 2) the first K images also run on

@@ -1,4 +1,4 @@
-"""Calibration, current normalisation (CN) and integer quantisation: SPEC sections 1.3-2.4.
+"""Calibration, current normalisation (CN) and integer quantisation: docs/arithmetic.md sections 1.3-2.4.
 
 ``convert(model_path, calibration_x, options)`` runs the whole pipeline and returns the
 ``NetworkParams`` the parameter file stores.
@@ -62,7 +62,7 @@ class ConvertOptions:
 
 
 def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: ConvertOptions) -> list[float]:
-    """lambda_0 .. lambda_N from the CNN's float64 activations (SPEC 1.3)."""
+    """lambda_0 .. lambda_N from the CNN's float64 activations (docs/arithmetic.md 1.3)."""
     lambda_0 = float(np.max(np.abs(x)))
     if lambda_0 == 0:
         raise UserError("calibration data: every input value is 0 (lambda_0 = 0)")
@@ -87,7 +87,7 @@ def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: C
 
 def quantize(layers: list[FloatLayer], lambdas: list[float], signed_input: bool,
              options: ConvertOptions) -> list[QuantLayer]:
-    """CN (SPEC 1.4) and integer quantisation with TRE charges (SPEC 2.3, 2.4)."""
+    """CN (docs/arithmetic.md 1.4) and integer quantisation with TRE charges (docs/arithmetic.md 2.3, 2.4)."""
     wmax = (1 << (options.weight_bits - 1)) - 1
     full_scale = (1 << (options.input_bits - 1)) - 1 if signed_input else (1 << options.input_bits) - 1
     quantised = []

@@ -228,7 +228,7 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
 
 
 def ideal_cycles(params: NetworkParams, golden_result, lanes: int, timesteps: int | None = None) -> np.ndarray:
-    """SPEC 4's hardware ideal per image: (first-layer MACs + SynOps + T x spiking neurons) / P
+    """docs/arithmetic.md 4's hardware ideal per image: (first-layer MACs + SynOps + T x spiking neurons) / P
     (event input: no first-layer MACs; the input events are in the SynOps)."""
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     first = params.layers[0]

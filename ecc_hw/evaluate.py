@@ -1,4 +1,4 @@
-"""Accuracy, SynOps, MACs and energy of the CNN and of the integer SNN at several T (SPEC 4)."""
+"""Accuracy, SynOps, MACs and energy of the CNN and of the integer SNN at several T (docs/arithmetic.md 4)."""
 from __future__ import annotations
 
 import io

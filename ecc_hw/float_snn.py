@@ -1,4 +1,4 @@
-"""The float (unquantised) ECC-SNN of SPEC 1.5: the integer network's real-valued reference."""
+"""The float (unquantised) ECC-SNN of docs/arithmetic.md 1.5: the integer network's real-valued reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from .params import NetworkParams
 
 
 def _normalised_maps(params: NetworkParams) -> list[LinearMap]:
-    """W'_n = kappa * lambda_{n-1} / lambda_n * W_n and b'_n = kappa * b_n / lambda_n (SPEC 1.4)."""
+    """W'_n = kappa * lambda_{n-1} / lambda_n * W_n and b'_n = kappa * b_n / lambda_n (docs/arithmetic.md 1.4)."""
     maps = []
     for index, layer in enumerate(params.layers):
         if layer.float_weight is None:

@@ -1,4 +1,4 @@
-"""The golden model: the integer IF network of SPEC section 3, read from a parameter file.
+"""The golden model: the integer IF network of docs/arithmetic.md section 3, read from a parameter file.
 
 Everything else (float models, cycle model, RTL) is checked against this. It reads every integer
 (weights, biases, theta, R) from the parameter file and recomputes none of them.
@@ -31,21 +31,21 @@ class GoldenResult:
 
 
 def quantize_input(params: NetworkParams, x: np.ndarray) -> np.ndarray:
-    """x_q = rint(clip(x / lambda_0, lo, 1) * u) (SPEC 2.2), as int64 (N, C, H, W)."""
+    """x_q = rint(clip(x / lambda_0, lo, 1) * u) (docs/arithmetic.md 2.2), as int64 (N, C, H, W)."""
     low = -1.0 if params.input_signed else 0.0
     scaled = np.clip(np.asarray(x, dtype=np.float64) / params.lambdas[0], low, 1.0)
     return np.rint(scaled * params.input_full_scale).astype(np.int64)
 
 
 def tre_schedule(charge: int, timesteps: int) -> np.ndarray:
-    """e(t) for t = 1..T: floor(R t / T) - floor(R (t-1) / T); the T steps add exactly R (SPEC 2.4)."""
+    """e(t) for t = 1..T: floor(R t / T) - floor(R (t-1) / T); the T steps add exactly R (docs/arithmetic.md 2.4)."""
     steps = np.arange(timesteps + 1, dtype=np.int64)
     cumulative = (charge * steps) // timesteps
     return np.diff(cumulative)
 
 
 def tre_schedule_counter(charge: int, timesteps: int) -> np.ndarray:
-    """The same schedule computed as the hardware does: one counter, no fraction bits (SPEC 2.4)."""
+    """The same schedule computed as the hardware does: one counter, no fraction bits (docs/arithmetic.md 2.4)."""
     quotient, remainder = divmod(charge, timesteps)
     counter, charges = 0, []
     for _ in range(timesteps):
@@ -62,7 +62,7 @@ def layer1_max_input(params: NetworkParams) -> int:
 
 
 def current_bounds(params: NetworkParams, timesteps: int) -> list[int]:
-    """Zmax_n per layer (SPEC 3 Bounds): the largest |Z| a neuron of layer n can see, TRE included."""
+    """Zmax_n per layer (docs/arithmetic.md 3 Bounds): the largest |Z| a neuron of layer n can see, TRE included."""
     bounds = []
     max_input = layer1_max_input(params)
     for layer in params.layers:
@@ -75,13 +75,13 @@ def current_bounds(params: NetworkParams, timesteps: int) -> list[int]:
 
 
 def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
-    """|V_n| bound per layer (SPEC 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
+    """|V_n| bound per layer (docs/arithmetic.md 3 Bounds): T * Zmax_n + theta_n, and T * Zmax_N for the output."""
     return [timesteps * zmax + (layer.threshold if layer.spiking else 0)
             for zmax, layer in zip(current_bounds(params, timesteps), params.layers)]
 
 
 def _membrane_dtype(linear: LinearMap, max_input: int, bound: int, index: int):
-    """int32/int64 by the SPEC bound; float32 for layers fed by spikes when every membrane value is
+    """int32/int64 by the docs/arithmetic.md bound; float32 for layers fed by spikes when every membrane value is
     an integer below 2^24 (exact in float32), so their float32 currents need no conversion. The fire
     loop holds V - E(t) (|.| <= bound + R <= 2 * bound), hence the halved limits."""
     if index > 0 and linear.exact_dtype(max_input) is np.float32 and bound < 2 ** 23:
@@ -114,7 +114,7 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
 
     ``progress``, if given, is called with the number of images finished after each chunk; chunks
     of images run on ``workers`` threads (default: every CPU; the result does not depend on it).
-    Asserts the membrane bounds of SPEC section 3.
+    Asserts the membrane bounds of docs/arithmetic.md section 3.
     """
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if timesteps < 1:
@@ -156,9 +156,9 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         return simulate(current, layers, output, fan_outs, timesteps, record_spikes)
 
     def check(result, images: int) -> None:
-        # |Z| <= Zmax at every step keeps every |V| within T * Zmax + theta (SPEC 3 Bounds).
+        # |Z| <= Zmax at every step keeps every |V| within T * Zmax + theta (docs/arithmetic.md 3 Bounds).
         for n, seen in enumerate(result.max_abs_current):
-            assert seen <= zmax[n], f"layer {n + 1}: |Z| = {seen} exceeds the SPEC bound {zmax[n]}"
+            assert seen <= zmax[n], f"layer {n + 1}: |Z| = {seen} exceeds the docs/arithmetic.md bound {zmax[n]}"
         assert np.abs(result.output_membrane).max(initial=0) <= bounds[-1], "output membrane over its bound"
         if progress is not None:
             progress(images)

@@ -1,4 +1,4 @@
-"""Vectorised integrate-and-fire network (SPEC section 3), shared by the integer and float SNNs.
+"""Vectorised integrate-and-fire network (docs/arithmetic.md section 3), shared by the integer and float SNNs.
 
 Layers feed forward with same-step propagation, so a layer's spikes at every step depend only on the
 previous layer's spikes: each layer's synaptic input for all T steps of a batch is one batched linear
@@ -23,7 +23,7 @@ class IFLayer:
 
     ``step_charge`` has T entries (added at steps 1..T); ``initial_charge`` is the membrane at t=0.
     ``exact_dtype`` is the dtype the linear map runs in (float32/64 holding integers exactly, or
-    float64 for the float SNN); ``membrane_dtype`` is int32 or int64 for the golden model (by the SPEC bound), float64 otherwise.
+    float64 for the float SNN); ``membrane_dtype`` is int32 or int64 for the golden model (by the docs/arithmetic.md bound), float64 otherwise.
     """
 
     linear: LinearMap
@@ -41,7 +41,7 @@ class IFResult:
     output_membrane: np.ndarray      # (B, classes)
     spike_counts: np.ndarray         # (B, spiking layers) total spikes per image
     step_counts: np.ndarray          # (B, T, spiking layers) spikes per step
-    synops: np.ndarray               # (B,) SynOps per image (SPEC 4)
+    synops: np.ndarray               # (B,) SynOps per image (docs/arithmetic.md 4)
     max_abs_current: np.ndarray      # (spiking layers,) largest |Z| (input current + TRE charge) seen
     spikes: list | None              # per spiking layer: bool (T, B, neurons), when recorded
 
@@ -98,7 +98,7 @@ def _count_dtype(timesteps: int):
 
 
 def _largest_current(currents: np.ndarray, layer: IFLayer) -> float:
-    """max |Z| over all steps, neurons and images: the bound that caps every membrane (SPEC 3)."""
+    """max |Z| over all steps, neurons and images: the bound that caps every membrane (docs/arithmetic.md 3)."""
     unique = currents[0] if currents.strides[0] == 0 else currents  # layer 1: the same every step
     charges = np.asarray(layer.step_charge)
     return float(max(abs(float(unique.max(initial=0)) + float(charges.max(initial=0))),

@@ -2,7 +2,7 @@
 
 One ``LinearMap`` serves the CNN (float64), the float ECC-SNN and the integer golden model: it
 applies a layer's map to a batch of input maps and reports the layer's connectivity (fan-out of every
-input neuron, SPEC section 4). Integer inputs and weights are computed in a floating dtype chosen so
+input neuron, docs/arithmetic.md section 4). Integer inputs and weights are computed in a floating dtype chosen so
 that every partial sum is exactly representable (float32 below 2^24, else float64 below 2^53), which
 lets BLAS do the work without rounding.
 """
@@ -134,7 +134,7 @@ class LinearMap:
         return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
 
     def fan_out(self) -> np.ndarray:
-        """Synapses from each input neuron to this layer that exist in the geometry (SPEC 4).
+        """Synapses from each input neuron to this layer that exist in the geometry (docs/arithmetic.md 4).
 
         Border taps and composed pooling are counted exactly; a zero weight still counts.
         Returns one count per input neuron, in the channel-major neuron order.

@@ -2,10 +2,10 @@
 
 Each method is (a) an optional rewrite of the loaded ONNX chain before the passes (only the CMB
 ablation uses one), (b) a rewrite of the lambdas, (c) the TRE fraction eta and the float threshold
-kappa, and then the shared quantiser of SPEC 2.3/2.4 (``convert.quantize``). ``radix`` has its own
+kappa, and then the shared quantiser of docs/arithmetic.md 2.3/2.4 (``convert.quantize``). ``radix`` has its own
 quantiser (``quantize_radix``). Equations: docs/methods.md.
 
-- ``ecc``:    SPEC as written: CN with kappa, CMB with the model's epsilon, TRE eta.
+- ``ecc``:    docs/arithmetic.md as written: CN with kappa, CMB with the model's epsilon, TRE eta.
 - ``wn2017``: Rueckauer et al. 2017: data-based weight normalisation (threshold 1 = kappa 1), BN
               folded without epsilon, no TRE (eta 0). Integers equal ecc's with R_n = 0 (kappa
               cancels), except where the epsilon matters.
@@ -91,7 +91,7 @@ def quantize(layers, lambdas: list[float], signed: bool, options, rec: Recipe) -
     used = method_lambdas(lambdas, rec)
     kappa = options.kappa if rec.kappa is None else rec.kappa
     eta = options.eta if rec.tre else 0.0
-    # kappa cancels in the integers (SPEC 2.3): quantise with the options' kappa so that wn2017's
+    # kappa cancels in the integers (docs/arithmetic.md 2.3): quantise with the options' kappa so that wn2017's
     # integers equal ecc's bit for bit (a different kappa only moves float rounding at .5 ties);
     # the method's kappa is the float model's threshold.
     quantised = quantize_ecc(layers, used, signed, replace(options, eta=eta))

@@ -1,4 +1,4 @@
-"""Operation counts and energy (SPEC section 4, paper equations 13 and 14)."""
+"""Operation counts and energy (docs/arithmetic.md section 4, paper equations 13 and 14)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

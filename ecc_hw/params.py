@@ -57,7 +57,7 @@ class Pool:
 
 @dataclass
 class QuantLayer:
-    """One integer layer of the ECC-SNN (SPEC sections 0, 2, 3).
+    """One integer layer of the ECC-SNN (docs/arithmetic.md sections 0, 2, 3).
 
     ``kind`` is ``"conv"`` or ``"dense"`` (``"pool"``: an average pool kept as its own IF layer, whose
     ``weight`` is a single integer shared by every cell). ``input_shape`` is the (C, H, W) spike map
@@ -79,7 +79,7 @@ class QuantLayer:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
     dilation: tuple[int, int] = (1, 1)
-    nominal_fan_in: int = 0  # SPEC 4: kernel area x input channels, or the dense layer's inputs
+    nominal_fan_in: int = 0  # docs/arithmetic.md 4: kernel area x input channels, or the dense layer's inputs
     gain: float = 0.0        # g_n, for provenance only
     name: str = ""
     clip: float | None = None  # the CNN's clipped-ReLU maximum (ReLU6, Clip), if any
@@ -107,7 +107,7 @@ class QuantLayer:
 
 @dataclass
 class NetworkParams:
-    """Everything the golden model, the cycle model and the hardware read (SPEC 2-3)."""
+    """Everything the golden model, the cycle model and the hardware read (docs/arithmetic.md 2-3)."""
 
     input_shape: tuple[int, int, int]
     input_bits: int
@@ -118,7 +118,7 @@ class NetworkParams:
     kappa: float
     layers: list[QuantLayer]
     lambdas: list[float]            # lambda_0 .. lambda_N
-    tre_mode: str = "spread"        # "spread" (SPEC 2.4) or "initial" (charge R_n at the start)
+    tre_mode: str = "spread"        # "spread" (docs/arithmetic.md 2.4) or "initial" (charge R_n at the start)
     method: str = "ecc"
     provenance: dict = field(default_factory=dict)
     input_kind: str = "image"       # "image" or "events" (manifest input.kind, optional: "image")
@@ -126,7 +126,7 @@ class NetworkParams:
 
     @property
     def input_full_scale(self) -> int:
-        """u: the integer that stands for |x| = lambda_0 (SPEC 2.2)."""
+        """u: the integer that stands for |x| = lambda_0 (docs/arithmetic.md 2.2)."""
         return (1 << (self.input_bits - 1)) - 1 if self.input_signed else (1 << self.input_bits) - 1
 
     @property

@@ -1,9 +1,9 @@
 """Graph rewrites, each a small pure function over the op chain, ending in a float network.
 
 Order: ``absorb_pass_through`` (Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout),
-``to_linear`` (Conv, Gemm, MatMul + Add, constant Add into the bias), ``fold_batchnorm`` (CMB, SPEC 1.1,
+``to_linear`` (Conv, Gemm, MatMul + Add, constant Add into the bias), ``fold_batchnorm`` (CMB, docs/arithmetic.md 1.1,
 with the model's own epsilon), ``read_activations`` (ReLU / Clip / Relu followed by Min with a constant), then ``build_layers`` groups the
-chain into linear layers and composes or keeps average pools (SPEC 1.2).
+chain into linear layers and composes or keeps average pools (docs/arithmetic.md 1.2).
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def to_linear(ops: list[Op]) -> list:
 
 
 def fold_batchnorm(chain: list) -> list:
-    """CMB (SPEC 1.1): W^ = gamma/sqrt(var+eps) W, b^ = gamma/sqrt(var+eps) (b - mean) + beta."""
+    """CMB (docs/arithmetic.md 1.1): W^ = gamma/sqrt(var+eps) W, b^ = gamma/sqrt(var+eps) (b - mean) + beta."""
     out: list = []
     for item in chain:
         if isinstance(item, Op) and item.kind == "BatchNormalization":
@@ -242,7 +242,7 @@ def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") ->
     last = layers[-1]
     if last.relu or last.kind == "pool":
         raise UserError(f"node '{last.name}': the output layer must be Conv/Gemm/MatMul without ReLU "
-                        "(SPEC 0: nothing but Softmax after the logits)")
+                        "(docs/arithmetic.md 0: nothing but Softmax after the logits)")
     _check_shapes(layers, tuple(input_shape))
     return layers
 

@@ -1,4 +1,4 @@
-"""The top level: the whole converted network on chip (SPEC section 3; radix files: ``ecc_hw.radix``),
+"""The top level: the whole converted network on chip (docs/arithmetic.md section 3; radix files: ``ecc_hw.radix``),
 built from a plan."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Cocotb lane bench: P synapse lanes and a fire sweep (``lane_harness.LaneHarness``) against a plain
-Python model of SPEC section 3's neuron update, for T steps of random integration bursts (idle
+Python model of docs/arithmetic.md section 3's neuron update, for T steps of random integration bursts (idle
 cycles, hot neurons updated back to back) each followed by a fire sweep with the TRE charge of
-SPEC 2.4.
+docs/arithmetic.md 2.4.
 
 The model keeps membranes as the hardware does: ``membrane_width``-bit two's complement words
 (synapse sums and the soft reset are written back truncated; the threshold test uses the full sum).

@@ -1,4 +1,4 @@
-"""Plain-loop references, written from SPEC section 3 without any of the package's vector code."""
+"""Plain-loop references, written from docs/arithmetic.md section 3 without any of the package's vector code."""
 from __future__ import annotations
 
 
@@ -42,7 +42,7 @@ def linear_loop(layer, input_map) -> list[int]:
 
 
 def golden_loop(params, image, timesteps):
-    """SPEC 3 literally: returns (prediction, final V_N list, spikes[layer][t] lists of 0/1)."""
+    """docs/arithmetic.md 3 literally: returns (prediction, final V_N list, spikes[layer][t] lists of 0/1)."""
     def as_map(values, shape):
         c, h, w = shape
         return [[[values[(ci * h + y) * w + x] for x in range(w)] for y in range(h)] for ci in range(c)]

@@ -1,4 +1,4 @@
-"""The float ECC-SNN: its firing rates approach a_n / lambda_n (SPEC 1.5)."""
+"""The float ECC-SNN: its firing rates approach a_n / lambda_n (docs/arithmetic.md 1.5)."""
 import numpy as np
 
 from ecc_hw import cnn, convert, float_snn

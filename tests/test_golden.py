@@ -1,4 +1,4 @@
-"""The vectorised golden model against plain loops, TRE arithmetic and the SPEC bounds."""
+"""The vectorised golden model against plain loops, TRE arithmetic and the docs/arithmetic.md bounds."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
