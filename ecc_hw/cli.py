@@ -1,7 +1,8 @@
 """The ``ecc-hw`` command: convert, evaluate, generate, build, run.
 
 Bad input (files, options, models) ends with one line on stderr naming what is wrong and exit status 2;
-nothing is left half-written.
+nothing is left half-written. A library error that names an option field (``UserError.field``) is
+written with that option's flag.
 """
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import argparse
 import sys
 
 from .errors import UserError
+from .variants import InputKind, LambdaMode, Memory, Method, PoolMode, TreMode
+
+# Library option fields (UserError.field) whose flag's dest has another name.
+FIELD_DESTS = {"window_us": "window", "with_float_snn": "float_snn"}
 
 
 def _int_list(text: str) -> list[int]:
@@ -38,10 +43,10 @@ def _convert(args) -> None:
     options = ConvertOptions(
         lambda_mode=args.lambda_mode, percentile=args.percentile, kappa=args.kappa, eta=args.eta,
         weight_bits=args.weight_bits, input_bits=args.input_bits, timesteps=args.timesteps,
-        pool_mode=args.pool, tre_mode=args.tre, input_shape=args.input_shape, method=args.method,
-        alpha=args.alpha)
+        pool_mode=args.pool_mode, tre_mode=args.tre_mode, input_shape=args.input_shape, method=args.method,
+        alpha=args.alpha, input_kind=args.input_kind)
     options.check()
-    if args.input == "events":
+    if options.input_kind == InputKind.EVENTS:
         _convert_events(args, options)
         return
     x, _ = data.load_npz(args.calib, need_labels=False)
@@ -80,9 +85,9 @@ def _convert_events(args, options) -> None:
     config.check()
     calib = load_any(args.calib, config.sensor)
     x = calib.cnn_inputs(config)
-    options = replace(options, input_kind="events", event_count_scale=config.count_scale)
+    options = replace(options, event_count_scale=config.count_scale)
     net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
-    net = replace(net, input_kind="events", events=config.to_json())
+    net = replace(net, input_kind=InputKind.EVENTS, events=config.to_json())
     params.save(net, args.output)
     print(f"wrote {args.output}: event input {config.size[1]}x{config.size[0]}x2, {net.timesteps} frames "
           f"of {config.window_us / net.timesteps / 1000:.3g} ms, thresholds "
@@ -97,7 +102,7 @@ def _evaluate(args) -> None:
     from . import data, evaluate, params
 
     net = params.load(args.net)
-    if net.input_kind == "events":
+    if net.input_kind == InputKind.EVENTS:
         from .events.preprocess import load_any
         x = load_any(args.data, tuple(net.events["sensor"]))
         if x.labels is None:
@@ -154,7 +159,7 @@ def _generate(args) -> None:
     from . import params
 
     manifest = generate(params.load(args.net), args.output, lanes=args.lanes, trace=args.trace,
-                        timesteps=args.timesteps, memory=args.memory)
+                        timesteps=args.timesteps, memory=Memory(args.memory))
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
 
@@ -187,10 +192,37 @@ def _run_board(args) -> None:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse with the project's error form: one line naming the option, exit status 2."""
+    """argparse with the project's error form: one line naming the option, exit status 2.
+
+    It also records the flag of every option it takes, by dest, for :meth:`flag`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self.flags: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
+        """Exit with status 2 and one line: the message and where to find the usage."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def add_argument(self, *args, **kwargs):
+        """``ArgumentParser.add_argument``, remembering the option's longest flag under its dest."""
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings:
+            self.flags[action.dest] = max(action.option_strings, key=len)
+        return action
+
+    def flag(self, field: str) -> str:
+        """The flag of the library option ``field`` (e.g. ``weight_bits`` -> ``--weight-bits``); the
+        field itself where this command has no such option."""
+        return self.flags.get(FIELD_DESTS.get(field, field), field)
+
+
+def _command(commands, name: str, run, **kwargs) -> OneLineParser:
+    """A subcommand whose parse result runs ``run(args)`` and names option fields by its own flags."""
+    command = commands.add_parser(name, **kwargs)
+    command.set_defaults(run=run, flag=command.flag)
+    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,24 +230,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ecc-hw", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    convert = commands.add_parser("convert", help="ONNX CNN + calibration images -> parameter folder")
+    convert = _command(commands, "convert", _convert, help="ONNX CNN + calibration images -> parameter folder")
     convert.add_argument("model", help="ONNX model file")
     convert.add_argument("--calib", required=True, help=".npz with x (N, C, H, W) calibration images")
     convert.add_argument("-o", "--output", required=True, help="parameter folder to write")
-    convert.add_argument("--lambda", dest="lambda_mode", default="max", choices=("max", "percentile"))
+    convert.add_argument("--lambda", dest="lambda_mode", default=LambdaMode.MAX.value, choices=LambdaMode.values())
     convert.add_argument("--percentile", type=float, default=99.99)
     convert.add_argument("--kappa", type=float, default=100.0)
     convert.add_argument("--eta", type=float, default=0.5)
     convert.add_argument("--weight-bits", type=int, default=8)
     convert.add_argument("--input-bits", type=int, default=8)
     convert.add_argument("--timesteps", type=int, default=128, help="T the hardware is built for")
-    convert.add_argument("--pool", default="compose", choices=("compose", "layer"))
-    convert.add_argument("--tre", default="spread", choices=("spread", "initial"))
+    convert.add_argument("--pool", dest="pool_mode", default=PoolMode.COMPOSE.value, choices=PoolMode.values())
+    convert.add_argument("--tre", dest="tre_mode", default=TreMode.SPREAD.value, choices=TreMode.values())
     convert.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W")
-    convert.add_argument("--method", default="ecc", choices=("ecc", "wn2017", "rmp", "radix"),
+    convert.add_argument("--method", default=Method.ECC.value, choices=Method.values(),
                          help="conversion method (docs/methods.md); radix: --timesteps = bits")
     convert.add_argument("--alpha", type=float, default=0.8, help="rmp: threshold scale alpha")
-    convert.add_argument("--input", default="image", choices=("image", "events"),
+    convert.add_argument("--input", dest="input_kind", default=InputKind.IMAGE.value, choices=InputKind.values(),
                          help="events: --calib is event recordings (docs/events.md)")
     convert.add_argument("--sensor", type=_pair, default=None, metavar="H,W", help="events: sensor size")
     convert.add_argument("--size", type=_pair, default=None, metavar="H,W",
@@ -223,20 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--window", type=float, default=None, help="events: window in seconds (1.3)")
     convert.add_argument("--count-scale", type=int, default=16,
                          help="events: C, the count per pixel and polarity that stands for 1.0")
-    convert.set_defaults(run=_convert)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, SynOps and energy of CNN and SNN")
+    evaluate = _command(commands, "evaluate", _evaluate, help="accuracy, SynOps and energy of CNN and SNN")
     evaluate.add_argument("net", help="parameter folder")
-    evaluate.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,); event input: an event .npz, an event file or DIR/<label>/")
+    evaluate.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,); event input: an event "
+                          ".npz, an event file or DIR/<label>/")
     evaluate.add_argument("--timesteps", type=_int_list, default=None, metavar="T,T,...",
                           help="default 16,32,64,128 (event input: the parameter file's T)")
     evaluate.add_argument("--json", help="write the report here")
     evaluate.add_argument("--plot", help="write accuracy and SynOps against T here (PNG)")
     evaluate.add_argument("--float-snn", action="store_true", help="also run the float ECC-SNN")
     evaluate.add_argument("--limit", type=int, default=0, help="use only the first N images")
-    evaluate.set_defaults(run=_evaluate)
 
-    train = commands.add_parser("train", help="train the bundled MNIST architecture (needs torch) -> ONNX")
+    train = _command(commands, "train", _train, help="train the bundled MNIST architecture (needs torch) -> ONNX")
     train.add_argument("--act", required=True, choices=("relu", "relu6", "clip", "qcfs"))
     train.add_argument("--levels", type=int, default=16, help="QCFS levels L (a power of two, L = 2^T)")
     train.add_argument("--l1", type=float, default=0.0, help="activation L1 coefficient (SynOps-weighted)")
@@ -245,9 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("-o", "--output", required=True, help="ONNX file to write (and OUTPUT.json)")
-    train.set_defaults(run=_train)
 
-    compare = commands.add_parser("compare", help="the paper's comparisons: PNG plots + JSON tables")
+    compare = _command(commands, "compare", _compare, help="the paper's comparisons: PNG plots + JSON tables")
     compare.add_argument("figures", nargs="*", default=["all"],
                          help="3a, 3d, 5, 6, radix, l1 or all (default)")
     compare.add_argument("-o", "--output", required=True, help="folder for NAME.json and NAME.png")
@@ -257,20 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--fixtures", default=None, help="folder of the trained models (default: bundled)")
     compare.add_argument("--timesteps", type=_int_list, default=None, metavar="T,T,...")
     compare.add_argument("--limit", type=int, default=0, help="use only the first N test images")
-    compare.set_defaults(run=_compare)
 
-    generate = commands.add_parser("generate", help="parameter folder -> Verilog + manifest")
+    generate = _command(commands, "generate", _generate, help="parameter folder -> Verilog + manifest")
     generate.add_argument("net", help="parameter folder")
     generate.add_argument("-o", "--output", required=True, help="output folder")
     generate.add_argument("--lanes", type=int, default=8)
     generate.add_argument("--timesteps", type=int, default=None, help="default: the parameter file's")
     generate.add_argument("--trace", action="store_true", help="add the spike trace stream")
-    generate.add_argument("--memory", default="bram", choices=("bram", "spram"),
+    generate.add_argument("--memory", default=Memory.BRAM.value, choices=Memory.values(),
                           help="banks in dual-port block RAM (default) or in iCE40 UP5K SPRAM (half rate)")
-    generate.set_defaults(run=_generate)
 
-    verify = commands.add_parser("verify", help="co-simulate the generated design against the golden "
-                                                "and cycle models (Icarus or Verilator)")
+    verify = _command(commands, "verify", _verify, help="co-simulate the generated design against the golden "
+                                                        "and cycle models (Icarus or Verilator)")
     verify.add_argument("net", help="parameter folder")
     verify.add_argument("--data", required=True, help=".npz with x (N, C, H, W)")
     verify.add_argument("-n", type=int, default=5, help="number of images (the first N)")
@@ -282,11 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--idle", type=int, default=64, help="input idle gap probability, per 256")
     verify.add_argument("--stall", type=int, default=64, help="output back-pressure probability, per 256")
     verify.add_argument("--build-dir", default=None, help="build cache (default build/sim)")
-    verify.add_argument("--memory", default="bram", choices=("bram", "spram"),
+    verify.add_argument("--memory", default=Memory.BRAM.value, choices=Memory.values(),
                         help="the design's banks: block RAM or iCE40 UP5K SPRAM (as for the iCEBreaker)")
-    verify.set_defaults(run=_verify)
 
-    build = commands.add_parser("build", help="parameter folder -> FPGA bitstream + report (YoWASP tools)")
+    build = _command(commands, "build", _build, help="parameter folder -> FPGA bitstream + report (YoWASP tools)")
     build.add_argument("net", help="parameter folder")
     build.add_argument("--board", required=True, choices=("icebreaker", "ulx3s-85f"))
     build.add_argument("--lanes", type=int, default=8)
@@ -298,22 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help=".npz for the cycle model (default: the bundled calibration file)")
     build.add_argument("--limit", type=int, default=200, help="images for the cycle model")
     build.add_argument("--seed", type=int, default=1, help="nextpnr seed")
-    build.add_argument("--memory", choices=("bram", "spram"), default=None,
+    build.add_argument("--memory", choices=Memory.values(), default=None,
                        help="the banks' memory (default: block RAM where the network fits, else the "
                             "board's SPRAM)")
-    build.set_defaults(run=_build)
 
-    run = commands.add_parser("run", help="stream images to a board over UART and check the answers")
+    run = _command(commands, "run", _run_board, help="stream images to a board over UART and check the answers")
     run.add_argument("net", help="parameter folder (the one the board was built from)")
     run.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     run.add_argument("--data", required=True, help=".npz with x (N, C, H, W) and y (N,)")
     run.add_argument("-n", "--count", type=int, default=100, help="images to send")
     run.add_argument("--lanes", type=int, default=8, help="lanes of the build (for the cycle check)")
-    run.add_argument("--memory", default="bram", choices=("bram", "spram"),
+    run.add_argument("--memory", default=Memory.BRAM.value, choices=Memory.values(),
                      help="banks of the build (for the cycle check): the \"memory\" of its report.json")
     run.add_argument("--baud", type=int, default=1_000_000)
     run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
-    run.set_defaults(run=_run_board)
     return parser
 
 
@@ -323,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except UserError as error:
-        print(f"ecc-hw {args.command}: error: {error}", file=sys.stderr)
+        print(f"ecc-hw {args.command}: error: {error.naming(args.flag)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from . import cnn, data, evaluate, golden, radix
+from .arithmetic import quantize_input
 from .atomic import write_bytes, write_text
 from .convert import ConvertOptions, convert
 from .errors import UserError
 from .methods import ablation
+from .variants import Method
 
 FIXTURES = data.PACKAGE_DATA / "methods"
 FIGURES = ("3a", "3d", "5", "6", "radix", "l1")
@@ -46,23 +48,26 @@ class Context:
         self.timesteps = timesteps
 
     def fixture(self, name: str) -> Path:
+        """The trained fixture ``name``.onnx; a UserError when it is missing."""
         path = self.fixtures / f"{name}.onnx"
         if not path.is_file():
             raise UserError(f"{path}: trained fixture missing (ecc-hw train, see docs/methods.md)")
         return path
 
     def steps(self, default: list[int]) -> list[int]:
+        """The T values of a figure: the user's (--timesteps), else the figure's ``default``."""
         return list(self.timesteps) if self.timesteps else default
 
 
 def cnn_accuracy(net, x, y) -> float:
+    """Accuracy of the folded CNN stored in ``net`` on images ``x`` with labels ``y``."""
     return float(np.mean(np.argmax(cnn.forward(evaluate.cnn_layers(net), x), axis=1) == y))
 
 
 def sweep(ctx: Context, model, steps: list[int], recipe=None, **options) -> dict:
     """Convert once, run the golden model at each T: accuracy and SynOps/image per T."""
     net = convert(model, ctx.calib, ConvertOptions(timesteps=max(steps), **options), recipe=recipe)
-    x_q = golden.quantize_input(net, ctx.x)
+    x_q = quantize_input(net, ctx.x)
     series = []
     for steps_t in steps:
         result = golden.run(net, x_q, steps_t)
@@ -70,16 +75,17 @@ def sweep(ctx: Context, model, steps: list[int], recipe=None, **options) -> dict
                        "synops_per_image": float(np.mean(result.synops))})
     cnn_acc = cnn_accuracy(net, ctx.x, ctx.y)
     within = [e["timesteps"] for e in series if e["accuracy"] >= cnn_acc - WITHIN_PP / 100]
-    return {"cnn_accuracy": cnn_acc, "series": series, "thresholds": [l.threshold for l in net.spiking_layers],
+    return {"cnn_accuracy": cnn_acc, "series": series, "thresholds": [layer.threshold for layer in net.spiking_layers],
             "lambdas": net.lambdas, "t_within_half_pp": min(within) if within else None}
 
 
 def figure_3a(ctx: Context) -> dict:
+    """wn2017, rmp(0.8), rmp(0.9) and ecc against T (paper Fig. 3A)."""
     steps = ctx.steps([8, 16, 32, 64, 128])
-    runs = {"wn2017": sweep(ctx, ctx.model, steps, method="wn2017"),
-            "rmp(0.8)": sweep(ctx, ctx.model, steps, method="rmp", alpha=0.8),
-            "rmp(0.9)": sweep(ctx, ctx.model, steps, method="rmp", alpha=0.9),
-            "ecc": sweep(ctx, ctx.model, steps, method="ecc")}
+    runs = {"wn2017": sweep(ctx, ctx.model, steps, method=Method.WN2017),
+            "rmp(0.8)": sweep(ctx, ctx.model, steps, method=Method.RMP, alpha=0.8),
+            "rmp(0.9)": sweep(ctx, ctx.model, steps, method=Method.RMP, alpha=0.9),
+            "ecc": sweep(ctx, ctx.model, steps, method=Method.ECC)}
     ecc_t, wn_t = runs["ecc"]["t_within_half_pp"], runs["wn2017"]["t_within_half_pp"]
     more = [r8["synops_per_image"] > e["synops_per_image"]
             for r8, e in zip(runs["rmp(0.8)"]["series"], runs["ecc"]["series"])]
@@ -94,12 +100,14 @@ def figure_3a(ctx: Context) -> dict:
 
 
 def figure_3d(ctx: Context) -> dict:
+    """ecc with 7, 8, 9, 10 and 16-bit weights against T (paper Fig. 3D)."""
     steps = ctx.steps([16, 32, 64, 128])
     runs = {f"{bits}-bit": sweep(ctx, ctx.model, steps, weight_bits=bits) for bits in (7, 8, 9, 10, 16)}
     return {"model": ctx.model.name, "timesteps": steps, "methods": runs}
 
 
 def figure_5(ctx: Context) -> dict:
+    """The ablation: accuracy loss of none, CN, CN+CMB and CN+CMB+TRE (paper Fig. 5)."""
     steps = ctx.steps([32, 128])
     configs = [(False, False, False), (True, False, False), (True, True, False), (True, True, True)]
     runs = {}
@@ -113,19 +121,20 @@ def figure_5(ctx: Context) -> dict:
 
 
 def figure_6(ctx: Context) -> dict:
+    """The relu, relu6, clip and qcfs16 fixtures, each with ecc and with wn2017 (paper Fig. 6)."""
     steps = ctx.steps([8, 16, 32, 64])
     runs = {}
     for name in ("relu", "relu6", "clip", "qcfs16"):
         model = ctx.fixture(name)
-        runs[f"{name} ecc"] = sweep(ctx, model, steps, method="ecc")
-        runs[f"{name} no-ecc"] = sweep(ctx, model, steps, method="wn2017")
+        runs[f"{name} ecc"] = sweep(ctx, model, steps, method=Method.ECC)
+        runs[f"{name} no-ecc"] = sweep(ctx, model, steps, method=Method.WN2017)
     return {"timesteps": steps, "methods": runs}
 
 
 def radix_run(ctx: Context, model, steps: int, weight_bits: int = 8) -> dict:
     """radix at T = ``steps``: SNN, integer QCFS ANN, float QCFS ANN (L = 2^T) and CNN."""
-    net = convert(model, ctx.calib, ConvertOptions(method="radix", timesteps=steps, weight_bits=weight_bits))
-    x_q = golden.quantize_input(net, ctx.x)
+    net = convert(model, ctx.calib, ConvertOptions(method=Method.RADIX, timesteps=steps, weight_bits=weight_bits))
+    x_q = quantize_input(net, ctx.x)
     start = time.perf_counter()
     result = radix.run(net, x_q)
     seconds = time.perf_counter() - start
@@ -142,21 +151,23 @@ def radix_run(ctx: Context, model, steps: int, weight_bits: int = 8) -> dict:
         "output_equals_integer_ann": bool(np.array_equal(result.output_membrane, ann_int)),
         "synops_per_image": float(np.mean(result.synops)),
         "spikes_per_image": float(np.mean(result.spike_counts.sum(axis=1))),
-        "thresholds": [l.threshold for l in net.spiking_layers], "images_per_second": len(ctx.x) / seconds,
+        "thresholds": [layer.threshold for layer in net.spiking_layers], "images_per_second": len(ctx.x) / seconds,
     }
 
 
 def figure_radix(ctx: Context) -> dict:
+    """qcfs16 converted by radix: SNN, quantised ANN and CNN at T = 2..6."""
     steps = ctx.steps([2, 3, 4, 5, 6])
     model = ctx.fixture("qcfs16")
     return {"model": model.name, "trained_levels": 16, "runs": [radix_run(ctx, model, t) for t in steps]}
 
 
 def figure_l1(ctx: Context) -> dict:
+    """qcfs16 against qcfs16_l1: radix at T = 4 and ecc at T = 32, with the SynOps saved by the L1 term."""
     out = {}
     for name in ("qcfs16", "qcfs16_l1"):
         model = ctx.fixture(name)
-        out[name] = {"radix_t4": radix_run(ctx, model, 4), "ecc": sweep(ctx, model, [32], method="ecc")}
+        out[name] = {"radix_t4": radix_run(ctx, model, 4), "ecc": sweep(ctx, model, [32], method=Method.ECC)}
     base, l1 = out["qcfs16"]["radix_t4"], out["qcfs16_l1"]["radix_t4"]
     out["claims"] = {
         "radix_synops_reduction": 1 - l1["synops_per_image"] / base["synops_per_image"],
@@ -260,6 +271,7 @@ def run(figures: list[str], output, ctx: Context, log=None) -> dict:
 
 
 def run_cli(args) -> None:
+    """``ecc-hw compare``: build the figures ``args.figures`` into ``args.output``."""
     import sys
 
     ctx = Context(args.model, args.calib, args.data, args.fixtures, args.timesteps, args.limit)

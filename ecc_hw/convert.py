@@ -1,64 +1,69 @@
-"""Calibration, current normalisation (CN) and integer quantisation: docs/arithmetic.md sections 1.3-2.4.
+"""The conversion pipeline: options, calibration (docs/arithmetic.md 1.3), then a method's quantiser.
 
 ``convert(model_path, calibration_x, options)`` runs the whole pipeline and returns the
-``NetworkParams`` the parameter file stores.
+``NetworkParams`` the parameter file stores. The arithmetic (CN, gains, thresholds, TRE charges) is
+``ecc_hw.arithmetic``'s, applied per method by ``ecc_hw.methods``.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from . import cnn, onnx_frontend
+from . import cnn, methods, onnx_frontend
+from .arithmetic import check_radix_timesteps
 from .errors import UserError
-from .params import NetworkParams, QuantLayer
+from .params import NetworkParams
 from .passes import FloatLayer, convert_graph
+from .variants import InputKind, LambdaMode, Method, PoolMode, TreMode, Variant
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """Every option of the conversion, with the paper's defaults."""
+    """Every option of the conversion, with the paper's defaults.
 
-    lambda_mode: str = "max"          # "max" or "percentile"
+    The variant fields (those whose default is a ``Variant``) take members or their values as strings;
+    a string becomes the member, and one that is no member's value raises a UserError naming the field.
+    """
+
+    lambda_mode: LambdaMode = LambdaMode.MAX
     percentile: float = 99.99
     kappa: float = 100.0
     eta: float = 0.5
     weight_bits: int = 8
     input_bits: int = 8
     timesteps: int = 128
-    pool_mode: str = "compose"        # "compose" or "layer"
-    tre_mode: str = "spread"          # "spread" or "initial"
+    pool_mode: PoolMode = PoolMode.COMPOSE
+    tre_mode: TreMode = TreMode.SPREAD
     input_shape: tuple | None = None
-    method: str = "ecc"               # ecc, wn2017, rmp, radix (ecc_hw.methods, docs/methods.md)
+    method: Method = Method.ECC       # ecc_hw.methods, docs/methods.md
     alpha: float = 0.8                # rmp: threshold scale
-    input_kind: str = "image"         # "image" or "events" (docs/events.md)
+    input_kind: InputKind = InputKind.IMAGE  # docs/events.md
     event_count_scale: int = 0        # events: C, the count that stands for input 1.0
 
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            if isinstance(option.default, Variant):
+                value = type(option.default).parse(getattr(self, option.name), option.name)
+                object.__setattr__(self, option.name, value)
+
     def check(self) -> None:
-        """Raise a one-line UserError naming the first option out of range."""
-        if self.lambda_mode not in ("max", "percentile"):
-            raise UserError(f"--lambda: '{self.lambda_mode}' is not one of max, percentile")
+        """Raise a one-line UserError naming the first option out of range (its ``field``)."""
         if not 0 < self.percentile <= 100:
-            raise UserError(f"--percentile: {self.percentile} is outside (0, 100]")
+            raise UserError(f"{self.percentile} is outside (0, 100]", field="percentile")
         if not self.kappa > 0:
-            raise UserError(f"--kappa: {self.kappa} must be > 0")
+            raise UserError(f"{self.kappa} must be > 0", field="kappa")
         if not 0 <= self.eta <= 1:
-            raise UserError(f"--eta: {self.eta} is outside 0..1")
+            raise UserError(f"{self.eta} is outside 0..1", field="eta")
         if not 2 <= self.weight_bits <= 16:
-            raise UserError(f"--weight-bits: {self.weight_bits} is outside 2..16")
+            raise UserError(f"{self.weight_bits} is outside 2..16", field="weight_bits")
         if not 1 <= self.input_bits <= 16:
-            raise UserError(f"--input-bits: {self.input_bits} is outside 1..16 (2..16 for signed input)")
+            raise UserError(f"{self.input_bits} is outside 1..16 (2..16 for signed input)", field="input_bits")
         if self.timesteps < 1:
-            raise UserError(f"--timesteps: {self.timesteps} must be >= 1")
-        if self.pool_mode not in ("compose", "layer"):
-            raise UserError(f"--pool: '{self.pool_mode}' is not one of compose, layer")
-        if self.tre_mode not in ("spread", "initial"):
-            raise UserError(f"--tre: '{self.tre_mode}' is not one of spread, initial")
-        from . import methods
-        methods.recipe(self.method, self.alpha)  # raises on an unknown method or alpha out of range
-        if self.method == "radix" and not 1 <= self.timesteps <= methods.RADIX_MAX_T:
-            raise UserError(f"--timesteps: radix needs 1..{methods.RADIX_MAX_T} bits (L = 2^T), "
-                            f"got {self.timesteps}")
+            raise UserError(f"{self.timesteps} must be >= 1", field="timesteps")
+        methods.recipe(self.method, self.alpha)  # raises on alpha out of range
+        if self.method == Method.RADIX:
+            check_radix_timesteps(self.timesteps)
 
 
 def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: ConvertOptions) -> list[float]:
@@ -73,7 +78,7 @@ def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: C
             value = float(np.max(np.abs(values)))
         elif layer.clip is not None:
             value = float(layer.clip)
-        elif options.lambda_mode == "max":
+        elif options.lambda_mode == LambdaMode.MAX:
             value = float(np.max(values))
         else:
             positive = values[values > 0]
@@ -85,45 +90,12 @@ def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: C
     return lambdas
 
 
-def quantize(layers: list[FloatLayer], lambdas: list[float], signed_input: bool,
-             options: ConvertOptions) -> list[QuantLayer]:
-    """CN (docs/arithmetic.md 1.4) and integer quantisation with TRE charges (docs/arithmetic.md 2.3, 2.4)."""
-    wmax = (1 << (options.weight_bits - 1)) - 1
-    full_scale = (1 << (options.input_bits - 1)) - 1 if signed_input else (1 << options.input_bits) - 1
-    quantised = []
-    for index, layer in enumerate(layers):
-        scale = options.kappa / lambdas[index + 1]
-        weight = scale * lambdas[index] * layer.weight          # W'_n
-        bias = scale * layer.bias                               # b'_n
-        largest = float(np.max(np.abs(weight)))
-        if largest == 0:
-            raise UserError(f"layer {index + 1} ('{layer.name}'): all weights are zero")
-        gain = wmax / largest
-        unit = full_scale if index == 0 else 1
-        if index == 0 and options.input_kind == "events":
-            unit = options.event_count_scale / options.timesteps  # C events over T frames = input 1.0
-        spiking = index < len(layers) - 1
-        threshold = max(1, int(np.rint(gain * options.kappa * unit))) if spiking else None
-        quantised.append(QuantLayer(
-            kind=layer.kind, name=layer.name, input_shape=tuple(layer.input_shape),
-            output_shape=tuple(layer.output_shape),
-            weight=np.rint(gain * weight).astype(np.int64),
-            bias=np.rint(gain * bias * unit).astype(np.int64),
-            threshold=threshold,
-            tre_charge=int(np.rint(options.eta * threshold)) if spiking else None,
-            pool=layer.pool, kernel=tuple(layer.kernel), stride=tuple(layer.stride),
-            padding=tuple(layer.padding), dilation=tuple(layer.dilation),
-            nominal_fan_in=layer.nominal_fan_in, gain=float(gain), clip=layer.clip,
-            float_weight=np.asarray(layer.weight, dtype=np.float64),
-            float_bias=np.asarray(layer.bias, dtype=np.float64)))
-    return quantised
-
-
 def check_calibration(x: np.ndarray, input_shape: tuple, where: str) -> np.ndarray:
     """Calibration images as float64 (N, C, H, W); a one-line UserError on wrong shape or NaN."""
     x = np.asarray(x)
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
-        raise UserError(f"{where}: x has shape {tuple(x.shape)}, the model needs (N, {', '.join(map(str, input_shape))})")
+        raise UserError(f"{where}: x has shape {tuple(x.shape)}, the model needs "
+                        f"(N, {', '.join(map(str, input_shape))})")
     if len(x) == 0:
         raise UserError(f"{where}: x holds no images")
     x = x.astype(np.float64)
@@ -138,11 +110,9 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
 
     ``recipe`` (an ``ecc_hw.methods.Recipe``, e.g. an ablation) overrides the method's own.
     """
-    from . import methods
-
     options.check()
-    if options.input_kind == "events" and options.method == "radix":
-        raise UserError("--input events: radix is not supported with event input")
+    if options.input_kind == InputKind.EVENTS and options.method == Method.RADIX:
+        raise UserError("radix is not supported with event input", field="input_kind")
     rec = recipe if recipe is not None else methods.recipe(options.method, options.alpha)
     model = onnx_frontend.load(model_path, options.input_shape)
     model = replace(model, ops=methods.prepare_ops(model.ops, rec))
@@ -150,9 +120,9 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
     x = check_calibration(calibration_x, model.input_shape, calibration_source)
     signed = bool(np.min(x) < 0)
     if signed and options.input_bits < 2:
-        raise UserError("--input-bits: signed calibration data needs 2..16 input bits")
+        raise UserError("signed calibration data needs 2..16 input bits", field="input_bits")
     lambdas = lambdas_from_calibration(layers, x, options)
-    if options.input_kind == "events":
+    if options.input_kind == InputKind.EVENTS:
         if signed or float(np.max(x)) > 1:
             raise UserError(f"{calibration_source}: event CNN input must be normalised counts in 0..1")
         lambdas[0] = 1.0  # the count scale C stands for 1.0 (paper 4.5: normalised by the maximum)
@@ -164,7 +134,7 @@ def convert(model_path, calibration_x: np.ndarray, options: ConvertOptions,
                         "min": float(np.min(x)), "max": float(np.max(x))},
     }
     calibrated = list(lambdas)
-    if options.method == "radix":
+    if options.method == Method.RADIX:
         quantised, kappa, eta = methods.quantize_radix(layers, lambdas, signed, options), 1.0, 0.0
     else:
         quantised, lambdas, kappa, eta = methods.quantize(layers, lambdas, signed, options, rec)

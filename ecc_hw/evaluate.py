@@ -8,9 +8,12 @@ import time
 import numpy as np
 
 from . import cnn, float_snn, golden, metrics
+from .arithmetic import quantize_input
 from .atomic import write_bytes, write_text
+from .errors import UserError
 from .params import NetworkParams
 from .passes import FloatLayer
+from .variants import InputKind
 
 
 def cnn_layers(params: NetworkParams) -> list[FloatLayer]:
@@ -28,19 +31,18 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
     ``progress(images)`` is called as images finish (for a progress bar).
     """
     frames = None
-    if params.input_kind == "events":  # x: an ecc_hw.events.preprocess.EventSet
-        from .errors import UserError
+    if params.input_kind == InputKind.EVENTS:  # x: an ecc_hw.events.preprocess.EventSet
         from .events.preprocess import EventConfig
         config = EventConfig.from_json(params.events)
         if list(timesteps) != [params.timesteps]:
-            raise UserError(f"--timesteps: event-input parameters are built for T={params.timesteps} frames; "
-                            "convert again with --timesteps for another T")
+            raise UserError(f"event-input parameters are built for T={params.timesteps} frames; "
+                            "convert again for another T", field="timesteps")
         if with_float_snn:
-            raise UserError("--float-snn: not available with event input")
+            raise UserError("not available with event input", field="with_float_snn")
         frames = x.spike_frames(config, params.timesteps)
         x = x.cnn_inputs(config)
     cnn_predictions = np.argmax(cnn.forward(cnn_layers(params), x), axis=1)
-    x_q = golden.quantize_input(params, x) if frames is None else frames
+    x_q = quantize_input(params, x) if frames is None else frames
     report = {
         "images": int(len(x)), "cnn_accuracy": float(np.mean(cnn_predictions == y)),
         "macs_per_image": metrics.macs_per_image(params),

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arithmetic import current_normalised, float_tre_charges, normalised_input
 from .if_network import IFLayer, IFResult, batch_chunk, run_chunks, simulate
 from .linear import LinearMap
 from .params import NetworkParams
 
 
 def _normalised_maps(params: NetworkParams) -> list[LinearMap]:
-    """W'_n = kappa * lambda_{n-1} / lambda_n * W_n and b'_n = kappa * b_n / lambda_n (docs/arithmetic.md 1.4)."""
+    """The layers' maps with W'_n and b'_n of CN (docs/arithmetic.md 1.4) over the folded float weights."""
     maps = []
     for index, layer in enumerate(params.layers):
         if layer.float_weight is None:
             raise ValueError("this parameter file holds no float weights (converted without them)")
-        scale = params.kappa / params.lambdas[index + 1]
         linear = LinearMap.of(layer)
-        linear.weight = scale * params.lambdas[index] * layer.float_weight
-        linear.bias = scale * layer.float_bias
+        linear.weight, linear.bias = current_normalised(layer.float_weight, layer.float_bias, params.kappa,
+                                                        params.lambdas[index], params.lambdas[index + 1])
         maps.append(linear)
     return maps
 
@@ -25,13 +25,8 @@ def _normalised_maps(params: NetworkParams) -> list[LinearMap]:
 def run(params: NetworkParams, x: np.ndarray, timesteps: int, record_spikes: bool = False) -> IFResult:
     """Float ECC-SNN on raw inputs ``x`` (N, C, H, W): thresholds kappa, TRE eta*kappa/T per step."""
     maps = _normalised_maps(params)
-    low = -1.0 if params.input_signed else 0.0
-    scaled = np.clip(np.asarray(x, dtype=np.float64) / params.lambdas[0], low, 1.0)
-    charge = params.eta * params.kappa
-    if params.tre_mode == "initial":
-        steps, initial = np.zeros(timesteps), charge
-    else:
-        steps, initial = np.full(timesteps, charge / timesteps), 0.0
+    scaled = normalised_input(x, params.lambdas[0], params.input_signed)
+    steps, initial = float_tre_charges(params.tre_mode, params.eta * params.kappa, timesteps)
     layers = [IFLayer(linear, params.kappa, steps, initial, np.float64, np.float64) for linear in maps[:-1]]
     fan_outs = [linear.fan_out() for linear in maps[1:]]
     chunk = batch_chunk(timesteps, max(linear.neurons for linear in maps[:-1]))

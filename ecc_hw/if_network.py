@@ -23,7 +23,8 @@ class IFLayer:
 
     ``step_charge`` has T entries (added at steps 1..T); ``initial_charge`` is the membrane at t=0.
     ``exact_dtype`` is the dtype the linear map runs in (float32/64 holding integers exactly, or
-    float64 for the float SNN); ``membrane_dtype`` is int32 or int64 for the golden model (by the docs/arithmetic.md bound), float64 otherwise.
+    float64 for the float SNN); ``membrane_dtype`` is int32 or int64 for the golden model (by the
+    docs/arithmetic.md bound), float64 otherwise.
     """
 
     linear: LinearMap
@@ -44,6 +45,23 @@ class IFResult:
     synops: np.ndarray               # (B,) SynOps per image (docs/arithmetic.md 4)
     max_abs_current: np.ndarray      # (spiking layers,) largest |Z| (input current + TRE charge) seen
     spikes: list | None              # per spiking layer: bool (T, B, neurons), when recorded
+
+
+@dataclass
+class GoldenResult:
+    """Integer outputs for N images, of the golden model (``ecc_hw.golden``) or the radix model
+    (``ecc_hw.radix``).
+
+    ``spikes`` (when asked for) holds, per spiking layer, a bool array (T, N, neurons) with the
+    channel-major neuron order of ``ecc_hw.params``.
+    """
+
+    predictions: np.ndarray          # (N,) argmax of the final output membrane, lowest index on ties
+    output_membrane: np.ndarray      # (N, classes) int64 final V_N
+    spike_counts: np.ndarray         # (N, spiking layers) int64
+    step_counts: np.ndarray          # (N, T, spiking layers) int64 spikes per step
+    synops: np.ndarray               # (N,) int64 SynOps per image
+    spikes: list | None
 
 
 def simulate(first_current: np.ndarray, layers: list[IFLayer], output: LinearMap,
@@ -145,8 +163,8 @@ def run_chunks(run_chunk, total: int, chunk: int, workers: int | None = None, on
     NumPy's elementwise loops and copies release the GIL, so chunks on separate threads use separate
     cores; BLAS is held to one thread per call meanwhile (its own threads would compete with ours:
     measured 2x slower than one BLAS thread per chunk on two cores). Chunks are split so every worker
-    has one (so slices may be shorter than ``chunk``). ``on_result(result, images)`` is called in order as chunks finish. Results do not depend
-    on ``workers``: every chunk is computed exactly as alone.
+    has one (so slices may be shorter than ``chunk``). ``on_result(result, images)`` is called in order
+    as chunks finish. Results do not depend on ``workers``: every chunk is computed exactly as alone.
     """
     workers = default_workers() if workers is None else max(1, int(workers))
     chunk = max(1, min(chunk, -(-total // workers)))

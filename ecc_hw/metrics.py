@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .params import NetworkParams
+from .variants import InputKind
 
 E_MAC_PJ = 4.6  # 45 nm, 32-bit float multiply-accumulate (Horowitz, ISSCC 2014)
 E_AC_PJ = 0.9   # 45 nm, 32-bit float add
@@ -24,7 +25,7 @@ def macs_per_image(params: NetworkParams) -> int:
 
 def first_layer_macs_per_image(params: NetworkParams) -> int:
     """The SNN's constant first-layer current, computed once per image (none with event input)."""
-    if getattr(params, "input_kind", "image") == "events":
+    if getattr(params, "input_kind", InputKind.IMAGE) == InputKind.EVENTS:
         return 0
     first = params.layers[0]
     return first.nominal_fan_in * first.neurons

@@ -49,8 +49,8 @@ class LoadedModel:
     producer: str
 
 
-def _fail(path, message: str):
-    raise UserError(f"{path}: {message}")
+def _fail(path, message: str, field: str | None = None):
+    raise UserError(f"{path}: {message}", field=field)
 
 
 def _read(path: Path) -> onnx.ModelProto:
@@ -59,7 +59,8 @@ def _read(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except Exception as error:  # protobuf raises several unrelated types for garbage input
-        _fail(path, f"not a readable ONNX model ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'parse error'})")
+        detail = str(error).splitlines()[0] if str(error) else "parse error"
+        _fail(path, f"not a readable ONNX model ({type(error).__name__}: {detail})")
     if not model.graph.node:
         _fail(path, "not an ONNX model (no graph nodes)")
     try:
@@ -85,7 +86,7 @@ def _graph_input(path, model: onnx.ModelProto, input_shape):
     if len(shape) != 4 or any(v is None or v <= 0 for v in shape[1:]):
         readable = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
         _fail(path, f"cannot infer the (C, H, W) shape of input '{graph_input.name}' from {readable}; "
-                    "pass --input-shape C,H,W")
+                    "pass it as C,H,W", field="input_shape")
     if shape[0] is None or shape[0] <= 0:
         dims[0].Clear()
         dims[0].dim_value = 1
@@ -96,7 +97,8 @@ def _shapes(path, model: onnx.ModelProto) -> dict:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as error:
-        _fail(path, f"ONNX shape inference failed: {str(error).splitlines()[0]}; check --input-shape")
+        _fail(path, f"ONNX shape inference failed: {str(error).splitlines()[0]}; check the input shape",
+              field="input_shape")
     shapes = {}
     for value in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         dims = value.type.tensor_type.shape.dim
@@ -174,7 +176,7 @@ def load(path, input_shape=None) -> LoadedModel:
         out_shape = shapes.get(out_name)
         if out_shape is None or any(v is None for v in out_shape[1:]):
             _fail(path, f"node '{node.name}' ({node.op_type}): output shape of '{out_name}' cannot be "
-                        "inferred; pass --input-shape C,H,W")
+                        "inferred; pass the input shape as C,H,W", field="input_shape")
         in_shape = shapes.get(tensor, (None, *shape))
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         ops.append(Op(node.op_type, node.name or out_name, tuple(in_shape[1:]), tuple(out_shape[1:]),

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .arithmetic import LayerIntegers, input_full_scale
 from .errors import UserError
+from .variants import InputKind, Method, TreMode
 
 FORMAT_NAME = "ecc-hw-params"
 FORMAT_VERSION = 1
@@ -86,6 +88,19 @@ class QuantLayer:
     float_weight: np.ndarray | None = None  # the CNN's folded, pool-composed weights (before CN)
     float_bias: np.ndarray | None = None
 
+    @classmethod
+    def of(cls, layer, integers: LayerIntegers) -> QuantLayer:
+        """The integer layer of a float one (``ecc_hw.passes.FloatLayer``: name, geometry, the folded
+        weights kept as ``float_weight``/``float_bias``) with the integers the quantiser gave it."""
+        return cls(
+            kind=layer.kind, name=layer.name, input_shape=tuple(layer.input_shape),
+            output_shape=tuple(layer.output_shape), weight=integers.weight, bias=integers.bias,
+            threshold=integers.threshold, tre_charge=integers.tre_charge, pool=layer.pool,
+            kernel=tuple(layer.kernel), stride=tuple(layer.stride), padding=tuple(layer.padding),
+            dilation=tuple(layer.dilation), nominal_fan_in=layer.nominal_fan_in, gain=integers.gain,
+            clip=layer.clip, float_weight=np.asarray(layer.weight, dtype=np.float64),
+            float_bias=np.asarray(layer.bias, dtype=np.float64))
+
     @property
     def spiking(self) -> bool:
         """True for layers 1..N-1 (they fire); False for the output accumulator."""
@@ -118,16 +133,16 @@ class NetworkParams:
     kappa: float
     layers: list[QuantLayer]
     lambdas: list[float]            # lambda_0 .. lambda_N
-    tre_mode: str = "spread"        # "spread" (docs/arithmetic.md 2.4) or "initial" (charge R_n at the start)
-    method: str = "ecc"
+    tre_mode: TreMode = TreMode.SPREAD
+    method: Method = Method.ECC
     provenance: dict = field(default_factory=dict)
-    input_kind: str = "image"       # "image" or "events" (manifest input.kind, optional: "image")
+    input_kind: InputKind = InputKind.IMAGE  # manifest input.kind, optional (default image)
     events: dict | None = None      # event input: ecc_hw.events.preprocess.EventConfig as JSON
 
     @property
     def input_full_scale(self) -> int:
         """u: the integer that stands for |x| = lambda_0 (docs/arithmetic.md 2.2)."""
-        return (1 << (self.input_bits - 1)) - 1 if self.input_signed else (1 << self.input_bits) - 1
+        return input_full_scale(self.input_bits, self.input_signed)
 
     @property
     def spiking_layers(self) -> list[QuantLayer]:
@@ -184,7 +199,8 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
             "method": params.method, "tre_mode": params.tre_mode,
             "input": {"shape": list(params.input_shape), "bits": params.input_bits,
                       "signed": params.input_signed, "full_scale": params.input_full_scale,
-                      **({"kind": "events", "events": params.events} if params.input_kind == "events" else {})},
+                      **({"kind": InputKind.EVENTS, "events": params.events} if params.input_kind == InputKind.EVENTS
+                         else {})},
             "weight_bits": params.weight_bits, "timesteps": params.timesteps,
             "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
             "layers": layers_json, "sha256": hashes, "provenance": params.provenance,
@@ -202,6 +218,14 @@ def _tuple(value, length: int, what: str, where: str) -> tuple:
     if not isinstance(value, list) or len(value) != length or not all(isinstance(v, int) for v in value):
         raise ParamFileError(f"{where}: {what} must be a list of {length} integers, got {value!r}")
     return tuple(value)
+
+
+def _variant(kind, value, what: str, where: Path):
+    """``value`` as a member of the variant enum ``kind``; a ParamFileError naming ``what`` otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ParamFileError(f"{where}: {what} {value!r} is not one of {', '.join(kind.values())}") from None
 
 
 def load(path: str | os.PathLike) -> NetworkParams:
@@ -252,17 +276,18 @@ def load(path: str | os.PathLike) -> NetworkParams:
                 clip=None if entry["clip"] is None else float(entry["clip"]),
             ))
         source = manifest["input"]
-        kind = source.get("kind", "image")
-        if kind not in ("image", "events") or (kind == "events" and not isinstance(source.get("events"), dict)):
-            raise ParamFileError(f"{manifest_path}: input kind {kind!r} is not image or events (with its settings)")
+        kind = _variant(InputKind, source.get("kind", InputKind.IMAGE), "input kind", manifest_path)
+        if kind == InputKind.EVENTS and not isinstance(source.get("events"), dict):
+            raise ParamFileError(f"{manifest_path}: event input without its settings (input.events)")
         return NetworkParams(
             input_shape=_tuple(source["shape"], 3, "input shape", str(manifest_path)),
             input_bits=int(source["bits"]), input_signed=bool(source["signed"]),
             weight_bits=int(manifest["weight_bits"]), timesteps=int(manifest["timesteps"]),
             eta=float(manifest["eta"]), kappa=float(manifest["kappa"]), layers=layers,
-            lambdas=[float(v) for v in manifest["lambdas"]], tre_mode=manifest["tre_mode"],
-            method=manifest["method"], provenance=manifest["provenance"],
-            input_kind=kind, events=source.get("events") if kind == "events" else None,
+            lambdas=[float(v) for v in manifest["lambdas"]],
+            tre_mode=_variant(TreMode, manifest["tre_mode"], "tre_mode", manifest_path),
+            method=_variant(Method, manifest["method"], "method", manifest_path), provenance=manifest["provenance"],
+            input_kind=kind, events=source.get("events") if kind == InputKind.EVENTS else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, ParamFileError):

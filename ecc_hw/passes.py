@@ -1,9 +1,10 @@
 """Graph rewrites, each a small pure function over the op chain, ending in a float network.
 
 Order: ``absorb_pass_through`` (Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout),
-``to_linear`` (Conv, Gemm, MatMul + Add, constant Add into the bias), ``fold_batchnorm`` (CMB, docs/arithmetic.md 1.1,
-with the model's own epsilon), ``read_activations`` (ReLU / Clip / Relu followed by Min with a constant), then ``build_layers`` groups the
-chain into linear layers and composes or keeps average pools (docs/arithmetic.md 1.2).
+``to_linear`` (Conv, Gemm, MatMul + Add, constant Add into the bias), ``fold_batchnorm`` (CMB,
+docs/arithmetic.md 1.1, with the model's own epsilon), ``read_activations`` (ReLU / Clip / Relu followed
+by Min with a constant), then ``build_layers`` groups the chain into linear layers and composes or keeps
+average pools (docs/arithmetic.md 1.2).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .errors import UserError
 from .linear import LinearMap
 from .onnx_frontend import PASS_THROUGH, LoadedModel, Op
 from .params import Pool
+from .variants import PoolMode
 
 TAIL_OPS = {"Softmax", "LogSoftmax"}
 
@@ -185,7 +187,8 @@ def _pool(op: Op) -> Pool:
         return Pool((height, width), (height, width))
     kernel = tuple(int(v) for v in op.attrs["kernel_shape"])
     stride = tuple(int(v) for v in op.attrs.get("strides", (1, 1)))
-    if any(op.attrs.get("pads", (0, 0, 0, 0))) or op.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+    auto_pad = op.attrs.get("auto_pad", b"NOTSET")
+    if any(op.attrs.get("pads", (0, 0, 0, 0))) or auto_pad not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
         raise UserError(f"node '{op.name}' (AveragePool): padding is not supported (use pads = 0)")
     pool = Pool(kernel, stride)
     if tuple(op.out_shape[1:]) != pool.output_hw(*_spatial(op.in_shape)[1:]):
@@ -193,7 +196,7 @@ def _pool(op: Op) -> Pool:
     return pool
 
 
-def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") -> list[FloatLayer]:
+def build_layers(chain: list, input_shape: tuple, pool_mode: PoolMode = PoolMode.COMPOSE) -> list[FloatLayer]:
     """Group the chain into layers ``[pool] linear activation`` ... ``[pool] linear``.
 
     ``pool_mode`` "compose" folds each average pool into the next linear layer (weights / area);
@@ -223,7 +226,7 @@ def build_layers(chain: list, input_shape: tuple, pool_mode: str = "compose") ->
             if pending_pool is not None:
                 raise UserError(f"node '{item.name}' ({item.kind}): two pools in a row are not supported")
             pool = _pool(item)
-            if pool_mode == "layer" and layers and layers[-1].relu:
+            if pool_mode == PoolMode.LAYER and layers and layers[-1].relu:
                 layers.append(_pool_layer(item.name, layers[-1].output_shape, pool))
             else:           # composed into the next layer, or, after the last one, a pooling head
                 pending_pool, pending_name = pool, item.name
@@ -295,7 +298,7 @@ def _check_shapes(layers: list[FloatLayer], input_shape: tuple) -> None:
         previous = layer.output_shape
 
 
-def convert_graph(model: LoadedModel, pool_mode: str = "compose") -> list[FloatLayer]:
+def convert_graph(model: LoadedModel, pool_mode: PoolMode = PoolMode.COMPOSE) -> list[FloatLayer]:
     """All passes in order: the loaded chain becomes a list of float layers."""
     chain = to_linear(absorb_pass_through(model.ops))
     return build_layers(fold_batchnorm(chain), model.input_shape, pool_mode)

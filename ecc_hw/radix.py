@@ -8,7 +8,7 @@ for t in 1..T (spiking layers):                             # MSB first, compare
     s_n(t) = V_n >= theta_n * 2^(T-t);  V_n -= theta_n * 2^(T-t) * s_n(t)
 prediction = argmax V_N, lowest index on ties
 ```
-Bounds (hardware widths, ``membrane_bounds``): with S_n the largest sum of |weights| over a neuron's
+Bounds (hardware widths, ``ecc_hw.arithmetic.membrane_bounds``): with S_n the largest sum of |weights| over a neuron's
 fan-in (composed pool cells counted k^2 times), |V_1| <= S_1 u + |bq_1| and, since a neuron's weighted
 input sum_t 2^(T-t) s(t) is in 0..2^T - 1, |V_n| <= S_n (2^T - 1) + |bq_n| for n >= 2, at all times:
 every partial sum of the weighted input is within S_n (2^T - 1), and compare-and-subtract moves a
@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .golden import GoldenResult
+from .arithmetic import membrane_bounds, radix_levels, radix_step
+from .if_network import GoldenResult
 from .linear import LinearMap
 from .params import NetworkParams
+from .variants import Method
 
 
 def _check(params: NetworkParams, timesteps: int) -> None:
-    if params.method != "radix":
+    if params.method != Method.RADIX:
         raise ValueError(f"parameter file of method '{params.method}', not radix")
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-
-
-def membrane_bounds(params: NetworkParams, timesteps: int) -> list[int]:
-    """|V_n| bound per layer (module docstring): S_1 u + |bq_1|, then S_n (2^T - 1) + |bq_n|."""
-    inputs = [params.input_full_scale] + [(1 << timesteps) - 1] * (len(params.layers) - 1)
-    return [int(np.ceil(LinearMap.of(layer).max_abs_output(largest)))
-            for layer, largest in zip(params.layers, inputs)]
 
 
 def _fire(membrane: np.ndarray, threshold: int, timesteps: int) -> np.ndarray:
@@ -117,7 +112,7 @@ def quantised_ann(params: NetworkParams, x_q: np.ndarray, timesteps: int | None 
         current = np.rint(linear.apply(value, dtype=np.float64)).astype(np.int64)
         if not layer.spiking:
             return current, levels
-        value = np.clip(np.floor_divide(current, layer.threshold), 0, (1 << timesteps) - 1)
+        value = np.clip(np.floor_divide(current, layer.threshold), 0, radix_levels(timesteps) - 1)
         levels.append(value)
     raise ValueError("no output layer")
 
@@ -128,7 +123,7 @@ def qcfs_forward(params: NetworkParams, x: np.ndarray, levels: int | None = None
     a_n = D_n * clip(floor(z_n / D_n + 1/2), 0, L - 1), D_n = lambda_n / (L - 1), L = 2^T by default.
     Returns (logits (N, classes), [a_n / D_n as int64 (N, neurons)]).
     """
-    levels = (1 << params.timesteps) if levels is None else int(levels)
+    levels = radix_levels(params.timesteps) if levels is None else int(levels)
     value = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     out = []
     for index, layer in enumerate(params.layers):
@@ -137,7 +132,7 @@ def qcfs_forward(params: NetworkParams, x: np.ndarray, levels: int | None = None
         z = linear.apply(value, dtype=np.float64)
         if not layer.spiking:
             return z, out
-        step = params.lambdas[index + 1] / (levels - 1)
+        step = radix_step(params.lambdas[index + 1], levels)
         q = np.clip(np.floor(z / step + 0.5), 0, levels - 1)
         out.append(q.astype(np.int64))
         value = q * step

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arithmetic import radix_levels, weight_full_scale
+from .linear import LinearMap
 from .params import NetworkParams, Pool, QuantLayer
+from .variants import InputKind, Method, TreMode
 
 
 def _conv_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int) -> int:
@@ -12,14 +15,14 @@ def _conv_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: i
 
 def random_network(seed: int, weight_bits: int = 6, input_bits: int = 4, timesteps: int = 8,
                    conv_layers: int = 2, input_shape=(2, 7, 7), classes: int = 4, signed: bool = False,
-                   with_pool: bool = True, tre_mode: str = "spread") -> NetworkParams:
+                   with_pool: bool = True, tre_mode: TreMode = TreMode.SPREAD) -> NetworkParams:
     """A random conv (+ optional 2x2 pool) ... + dense network with valid integers of every kind.
 
     Thresholds, biases and TRE charges are drawn so that neurons fire at varied rates (some never,
     some at every step), including threshold 1 and negative biases.
     """
     rng = np.random.default_rng(seed)
-    wmax = (1 << (weight_bits - 1)) - 1
+    wmax = weight_full_scale(weight_bits)
     layers = []
     shape = tuple(input_shape)
     pool = None
@@ -78,18 +81,16 @@ def random_radix_network(seed: int, timesteps: int = 4, **options) -> NetworkPar
     """``random_network`` as a radix parameter file (no TRE) whose bits vary in every spiking layer:
     theta_n is layer n's median positive membrane over random inputs divided by 2^T, so about half
     the positive neurons saturate (all T bits) and the rest spread over 0..2^T - 1."""
-    from .linear import LinearMap
-
     params = random_network(seed, timesteps=timesteps, **options)
-    params.method, params.eta, params.kappa = "radix", 0.0, 1.0
+    params.method, params.eta, params.kappa = Method.RADIX, 0.0, 1.0
     value = random_inputs(params, 16, seed).reshape(16, -1)
     for layer in params.spiking_layers:
         layer.tre_charge = 0
         membrane = np.rint(LinearMap.of(layer).apply(value, dtype=np.float64)).astype(np.int64)
         positive = membrane[membrane > 0]
         middle = int(np.median(positive)) if positive.size else 0
-        layer.threshold = max(1, middle // (1 << timesteps))
-        value = np.clip(membrane // layer.threshold, 0, (1 << timesteps) - 1)
+        layer.threshold = max(1, middle // radix_levels(timesteps))
+        value = np.clip(membrane // layer.threshold, 0, radix_levels(timesteps) - 1)
     return params
 
 
@@ -98,7 +99,7 @@ def random_event_network(seed: int, count_scale: int = 3, timesteps: int = 6, **
     ``count_scale`` input spikes per pixel and frame (its thresholds drawn for that input range)."""
     params = random_network(seed, input_bits=int(count_scale).bit_length(), timesteps=timesteps, **options)
     _, height, width = params.input_shape
-    params.input_kind = "events"
+    params.input_kind = InputKind.EVENTS
     params.events = {"sensor": [height, width], "size": [height, width], "window_us": 1000 * timesteps,
                      "count_scale": int(count_scale)}
     return params

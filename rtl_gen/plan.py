@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecc_hw import radix
-from ecc_hw.golden import layer1_max_input, membrane_bounds
+from ecc_hw.arithmetic import layer1_max_input, membrane_bounds, tre_counter_constants, weight_full_scale
 from ecc_hw.linear import LinearMap
 from ecc_hw.params import NetworkParams
+from ecc_hw.variants import Coding, InputKind, Memory, Method, TreMode
 
 from .errors import HardwareError
 from .spram_layout import SpramLayout, spram_layout
@@ -118,14 +118,14 @@ class HardwarePlan:
     lanes: int
     timesteps: int
     tre_mode: str
-    coding: str                      # "rate" (ecc, wn2017, rmp) or "binary" (radix, ecc_hw.radix)
+    coding: Coding                   # rate (ecc, wn2017, rmp) or binary (radix, ecc_hw.radix)
     input_shape: tuple[int, int, int]
     input_bits: int
     input_signed: bool
     weight_bits: int
     current_width: int               # layer 1's constant-current RAM (without its bias); 0 for events
     layers: list[LayerPlan] = field(default_factory=list)
-    memory: str = "bram"             # "bram" (dual-port banks) or "spram" (rtl_gen.spram_layout)
+    memory: Memory = Memory.BRAM     # dual-port banks, or SPRAM stacks (rtl_gen.spram_layout)
     spram: SpramLayout | None = None
     count_scale: int = 0             # event input: C, the largest input spike count per pixel and frame
 
@@ -138,7 +138,7 @@ class HardwarePlan:
     @property
     def binary(self) -> bool:
         """Binary-coded (radix) neurons: a spike at step t weighs 2^(T-t); layers run one after another."""
-        return self.coding == "binary"
+        return self.coding == Coding.BINARY
 
     @property
     def num_classes(self) -> int:
@@ -151,7 +151,7 @@ class HardwarePlan:
     @property
     def issue_interval(self) -> int:
         """Cycles between two updates of one bank: 1 (BRAM) or 2 (SPRAM: read, then write)."""
-        return 2 if self.memory == "spram" else 1
+        return 2 if self.memory == Memory.SPRAM else 1
 
     @property
     def clear_depth(self) -> int:
@@ -286,14 +286,14 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
 
 
 def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
-              memory: str = "bram") -> HardwarePlan:
+              memory: Memory = Memory.BRAM) -> HardwarePlan:
     """Check ``params`` and ``lanes`` and derive the plan; raises ``HardwareError`` (one line).
 
     ``memory``: ``"bram"`` (every bank a simple dual-port RAM) or ``"spram"`` (membranes, currents
     and spike buffers in single-port SB_SPRAM256KA stacks, half the update rate: see
     ``rtl_gen.spram_layout``).
     """
-    if memory not in ("bram", "spram"):
+    if memory not in Memory.values():
         raise HardwareError(f"memory must be bram or spram, got {memory!r}")
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)):
         raise HardwareError(f"lanes must be an integer, got {lanes!r}")
@@ -303,10 +303,10 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
-    events = params.input_kind == "events"
-    if params.input_kind not in ("image", "events"):
+    events = params.input_kind == InputKind.EVENTS
+    if params.input_kind not in InputKind.values():
         raise HardwareError(f"input kind {params.input_kind!r} is not supported (image or events)")
-    if params.tre_mode not in ("spread", "initial"):
+    if params.tre_mode not in TreMode.values():
         raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
     if not 2 <= params.weight_bits <= MAX_WEIGHT_BITS:
         raise HardwareError(f"weight bits {params.weight_bits} outside 2..{MAX_WEIGHT_BITS}")
@@ -315,7 +315,7 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
         raise HardwareError(f"input bits {params.input_bits} outside {low}..{MAX_INPUT_BITS}")
     if len(params.layers) < 2:
         raise HardwareError("the network needs at least one spiking layer and an output layer")
-    wmax = (1 << (params.weight_bits - 1)) - 1
+    wmax = weight_full_scale(params.weight_bits)
     for i, layer in enumerate(params.layers):
         where = f"layer {i + 1} ({layer.name or layer.kind})"
         if layer.kind not in ("conv", "dense", "pool"):
@@ -330,7 +330,7 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
             raise HardwareError(f"{where}: threshold must be >= 1 and TRE charge >= 0")
     if tuple(params.layers[0].input_shape) != tuple(params.input_shape):
         raise HardwareError("layer 1's input shape differs from the network input shape")
-    binary = params.method == "radix"
+    binary = params.method == Method.RADIX
     if events and binary:
         raise HardwareError("radix (binary-coded) parameter files with event input are not supported "
                             "in hardware")
@@ -340,13 +340,13 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
     if events and not 1 <= count_scale <= MAX_COUNT_SCALE:
         raise HardwareError(f"event input: count scale {count_scale} outside 1..{MAX_COUNT_SCALE}")
     try:
-        bounds = (radix.membrane_bounds if binary else membrane_bounds)(params, timesteps)
+        bounds = membrane_bounds(params, timesteps)
     except (OverflowError, ValueError) as error:
         raise HardwareError(f"membrane bounds: {error}") from None
     current_width = 0                                    # event input: no constant-current RAM
     if not events:
         current_width = signed_bits_for(int(LinearMap.of(params.layers[0]).max_abs_output(params.input_full_scale)))
-    plan = HardwarePlan(lanes, timesteps, params.tre_mode, "binary" if binary else "rate",
+    plan = HardwarePlan(lanes, timesteps, params.tre_mode, Coding.BINARY if binary else Coding.RATE,
                         tuple(params.input_shape), params.input_bits, params.input_signed, params.weight_bits,
                         current_width, memory=memory, count_scale=count_scale)
     for i, layer in enumerate(params.layers):
@@ -365,8 +365,8 @@ def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,
             lp.threshold = int(layer.threshold)
         if layer.spiking and not binary:                         # radix has no TRE
             lp.tre_charge = int(layer.tre_charge)
-            lp.tre_quotient, lp.tre_remainder = divmod(lp.tre_charge, timesteps)
+            lp.tre_quotient, lp.tre_remainder = tre_counter_constants(lp.tre_charge, timesteps)
         plan.layers.append(lp)
-    if memory == "spram":
+    if memory == Memory.SPRAM:
         plan.spram = spram_layout(plan)
     return plan

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecc_hw import cli
 from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL, BUNDLED_TEST
+from ecc_hw.errors import UserError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -93,16 +95,53 @@ def test_calibration_with_nan(tmp_path):
     assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", tmp_path / "c.npz", "-o", out), "NaN", output=out)
 
 
-@pytest.mark.parametrize("option, value, fragment", [
-    ("--weight-bits", "1", "--weight-bits: 1 is outside 2..16"),
-    ("--weight-bits", "17", "--weight-bits: 17 is outside 2..16"),
-    ("--input-bits", "17", "--input-bits: 17 is outside"),
-    ("--timesteps", "0", "--timesteps: 0 must be >= 1"),
+@pytest.mark.parametrize("options, fragment", [
+    (["--weight-bits", "1"], "error: --weight-bits: 1 is outside 2..16"),
+    (["--weight-bits", "17"], "error: --weight-bits: 17 is outside 2..16"),
+    (["--input-bits", "17"], "error: --input-bits: 17 is outside"),
+    (["--timesteps", "0"], "error: --timesteps: 0 must be >= 1"),
+    (["--kappa", "0"], "error: --kappa: 0.0 must be > 0"),
+    (["--method", "rmp", "--alpha", "1.5"], "error: --alpha: 1.5 is outside (0, 1]"),
+    (["--method", "radix", "--timesteps", "17"], "error: --timesteps: radix needs 1..16 bits"),
+    (["--method", "radix", "--pool", "layer", "--timesteps", "4"], "error: --pool: layer 2 ("),
 ])
-def test_options_out_of_range(tmp_path, option, value, fragment):
+def test_options_out_of_range(tmp_path, options, fragment):
+    """The library names option fields (weight_bits, pool_mode); the CLI writes their flags."""
     out = tmp_path / "net"
-    assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", out, option, value),
+    assert_refused(ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", out, *options),
                    fragment, output=out)
+
+
+def test_fields_map_to_the_commands_own_flags():
+    parser = cli.build_parser()
+    convert = parser.parse_args(["convert", "m.onnx", "--calib", "c.npz", "-o", "net"])
+    assert [convert.flag(field) for field in ("weight_bits", "lambda_mode", "pool_mode", "tre_mode", "input_kind",
+                                              "window_us", "output")] == \
+           ["--weight-bits", "--lambda", "--pool", "--tre", "--input", "--window", "--output"]
+    assert convert.flag("lanes") == "lanes"   # no such option of convert: the field as it is
+    generate = parser.parse_args(["generate", "net", "-o", "rtl"])
+    assert (generate.flag("lanes"), generate.flag("memory"), generate.flag("weight_bits")) == \
+           ("--lanes", "--memory", "weight_bits")
+    evaluate = parser.parse_args(["evaluate", "net", "--data", "d.npz"])
+    assert evaluate.flag("with_float_snn") == "--float-snn"
+
+
+def test_a_field_error_is_one_line_with_the_flag(monkeypatch, capsys):
+    def refuse(args):
+        raise UserError(f"{args.lanes} is not a power of two", field="lanes")
+
+    monkeypatch.setattr(cli, "_generate", refuse)
+    assert cli.main(["generate", "net", "-o", "rtl", "--lanes", "3"]) == 2
+    assert capsys.readouterr().err == "ecc-hw generate: error: --lanes: 3 is not a power of two\n"
+
+
+def test_choices_come_from_the_variants():
+    help_text = ecc_hw("convert", "--help").stdout
+    for choices in ("{max,percentile}", "{compose,layer}", "{spread,initial}", "{ecc,wn2017,rmp,radix}",
+                    "{image,events}"):
+        assert choices in help_text
+    assert "{bram,spram}" in ecc_hw("generate", "--help").stdout
+    assert_refused(ecc_hw("generate", "net", "-o", "rtl", "--memory", "dram"), "invalid choice: 'dram'")
 
 
 def test_evaluate_timesteps_below_one(net):

@@ -2,11 +2,13 @@
 import numpy as np
 import pytest
 
-from ecc_hw import cnn, convert, golden, onnx_frontend
+from ecc_hw import cnn, convert, golden, methods, onnx_frontend
+from ecc_hw.arithmetic import quantize_input
 from ecc_hw.convert import ConvertOptions
 from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL, BUNDLED_TEST
 from ecc_hw.errors import UserError
 from ecc_hw.passes import FloatLayer, convert_graph
+from ecc_hw.variants import Method
 
 
 def two_dense_layers():
@@ -24,7 +26,7 @@ def test_hand_computed_integers():
     # bq_1 = rint(2.54 * 25 * b * 255) = rint([1619.25, -3238.5]) = [1619, -3238] (half to even)
     # theta_1 = rint(2.54 * 100 * 255) = 64770 (a divided gain would give 10039); R_1 = 32385
     # W'_2 = 80 W_2, g_2 = 127/240: Wq_2 = rint([42.33, -84.67, 21.17, 127]); bq_2 = rint(4.233) = 4
-    layers = convert.quantize(two_dense_layers(), [2.0, 4.0, 5.0], False, ConvertOptions())
+    layers = methods.quantize_rate(two_dense_layers(), [2.0, 4.0, 5.0], False, ConvertOptions())
     first, second = layers
     assert first.weight.tolist() == [[64, -127], [127, 32]]
     assert first.bias.tolist() == [1619, -3238]
@@ -38,14 +40,14 @@ def test_hand_computed_integers():
 def test_threshold_scales_with_the_gain_not_against_it():
     # Doubling max |W'| halves the gain: theta must halve too (multiplied), not double (divided).
     layers = two_dense_layers()
-    base = convert.quantize(layers, [2.0, 4.0, 5.0], False, ConvertOptions())[0].threshold
+    base = methods.quantize_rate(layers, [2.0, 4.0, 5.0], False, ConvertOptions())[0].threshold
     layers[0].weight = layers[0].weight * 2
-    halved = convert.quantize(layers, [2.0, 4.0, 5.0], False, ConvertOptions())[0].threshold
+    halved = methods.quantize_rate(layers, [2.0, 4.0, 5.0], False, ConvertOptions())[0].threshold
     assert halved == round(base / 2)
 
 
 def test_signed_input_uses_the_signed_full_scale():
-    first = convert.quantize(two_dense_layers(), [2.0, 4.0, 5.0], True, ConvertOptions())[0]
+    first = methods.quantize_rate(two_dense_layers(), [2.0, 4.0, 5.0], True, ConvertOptions())[0]
     assert first.threshold == int(np.rint(2.54 * 100 * 127))
 
 
@@ -69,16 +71,37 @@ def test_dead_layer_is_an_error_naming_it():
         convert.lambdas_from_calibration(layers, np.ones((2, 2, 1, 1)), ConvertOptions())
 
 
-@pytest.mark.parametrize("option, message", [
-    ({"weight_bits": 1}, "--weight-bits: 1 is outside 2..16"),
-    ({"weight_bits": 17}, "--weight-bits: 17 is outside 2..16"),
-    ({"input_bits": 0}, "--input-bits: 0 is outside 1..16"),
-    ({"timesteps": 0}, "--timesteps: 0 must be >= 1"),
-    ({"eta": 2.0}, "--eta"),
+@pytest.mark.parametrize("option, field, message", [
+    ({"weight_bits": 1}, "weight_bits", "1 is outside 2..16"),
+    ({"weight_bits": 17}, "weight_bits", "17 is outside 2..16"),
+    ({"input_bits": 0}, "input_bits", "0 is outside 1..16 (2..16 for signed input)"),
+    ({"timesteps": 0}, "timesteps", "0 must be >= 1"),
+    ({"eta": 2.0}, "eta", "2.0 is outside 0..1"),
+    ({"kappa": 0.0}, "kappa", "0.0 must be > 0"),
+    ({"percentile": 0.0}, "percentile", "0.0 is outside (0, 100]"),
+    ({"method": "radix", "timesteps": 17}, "timesteps", "radix needs 1..16 bits (L = 2^T), got 17"),
 ])
-def test_options_out_of_range(option, message):
-    with pytest.raises(UserError, match=message):
+def test_options_out_of_range_name_their_field(option, field, message):
+    """The library names the option field, not a flag: the CLI maps fields to flags."""
+    with pytest.raises(UserError) as info:
         ConvertOptions(**option).check()
+    assert (info.value.field, info.value.message) == (field, message)
+    assert str(info.value) == f"{field}: {message}" and "--" not in str(info.value)
+
+
+@pytest.mark.parametrize("field, value", [("lambda_mode", "min"), ("pool_mode", "stack"), ("tre_mode", "late"),
+                                          ("method", "nope"), ("input_kind", "audio")])
+def test_unknown_variant_names_its_field(field, value):
+    with pytest.raises(UserError) as info:
+        ConvertOptions(**{field: value})
+    assert info.value.field == field and info.value.message.startswith(f"'{value}' is not one of ")
+
+
+def test_variant_strings_become_members_that_equal_them():
+    options = ConvertOptions(method="rmp", tre_mode="initial", pool_mode="layer", lambda_mode="percentile")
+    assert options.method is Method.RMP and options.method == "rmp" and f"{options.method}" == "rmp"
+    assert (options.tre_mode, options.pool_mode, options.lambda_mode) == ("initial", "layer", "percentile")
+    assert ConvertOptions(method=Method.RMP) == ConvertOptions(method="rmp")
 
 
 def test_calibration_data_of_wrong_shape_or_nan():
@@ -95,8 +118,9 @@ def test_bundled_model_8_bit_snn_within_half_a_point_of_the_cnn_at_t128():
     test = np.load(BUNDLED_TEST)
     net = convert.convert(BUNDLED_MODEL, calibration, ConvertOptions())
     assert net.lambdas[0] == 255.0 and not net.input_signed  # raw 0..255 pixels
-    cnn_accuracy = np.mean(cnn.forward(convert_graph(onnx_frontend.load(BUNDLED_MODEL)), test["x"]).argmax(1) == test["y"])
-    result = golden.run(net, golden.quantize_input(net, test["x"]), 128)
+    cnn_logits = cnn.forward(convert_graph(onnx_frontend.load(BUNDLED_MODEL)), test["x"])
+    cnn_accuracy = np.mean(cnn_logits.argmax(1) == test["y"])
+    result = golden.run(net, quantize_input(net, test["x"]), 128)
     snn_accuracy = np.mean(result.predictions == test["y"])
     assert abs(snn_accuracy - cnn_accuracy) <= 0.005, (snn_accuracy, cnn_accuracy)
 

@@ -1,10 +1,11 @@
-"""The vectorised golden model against plain loops, TRE arithmetic and the docs/arithmetic.md bounds."""
+"""The vectorised golden model against plain loops, TRE in the network and the docs/arithmetic.md bounds."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecc_hw import golden
+from ecc_hw.arithmetic import membrane_bounds
 from ecc_hw.testing import random_inputs, random_network
 from reference import golden_loop
 
@@ -24,20 +25,6 @@ def test_vectorised_golden_equals_plain_loop(seed, timesteps, signed, tre_mode):
         for layer, trains in enumerate(spikes):
             assert result.spikes[layer][:, index, :].astype(int).tolist() == trains
             assert result.spike_counts[index, layer] == sum(map(sum, trains))
-
-
-@given(charge=st.integers(0, 100_000), timesteps=st.integers(1, 300))
-def test_tre_adds_exactly_r_over_t_steps(charge, timesteps):
-    schedule = golden.tre_schedule(charge, timesteps)
-    assert len(schedule) == timesteps
-    assert int(schedule.sum()) == charge
-    assert schedule.min() >= charge // timesteps and schedule.max() <= charge // timesteps + 1
-    assert schedule.tolist() == golden.tre_schedule_counter(charge, timesteps).tolist()
-
-
-def test_tre_schedule_hand_example():
-    # R = 5 over T = 4: floor(5t/4) = 1, 2, 3, 5 -> charges 1, 1, 1, 2.
-    assert golden.tre_schedule(5, 4).tolist() == [1, 1, 1, 2]
 
 
 def test_tre_breaks_the_tie_on_the_last_step():
@@ -68,7 +55,7 @@ def test_synops_count_each_spike_times_its_fan_out():
 
 def test_membranes_stay_inside_the_spec_bound():
     params = random_network(5, timesteps=16)
-    bounds = golden.membrane_bounds(params, 16)
+    bounds = membrane_bounds(params, 16)
     result = golden.run(params, random_inputs(params, 8, 2), 16)
     assert np.abs(result.output_membrane).max() <= bounds[-1]
 

@@ -108,8 +108,9 @@ def test_symbolic_spatial_shape_asks_for_input_shape(tmp_path):
     dims[2].dim_param, dims[3].dim_param = "H", "W"
     path = tmp_path / "symbolic.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(UserError, match="pass --input-shape C,H,W"):
+    with pytest.raises(UserError, match="symbolic.onnx: cannot infer the .* pass it as C,H,W") as info:
         onnx_frontend.load(path)
+    assert info.value.field == "input_shape"   # the CLI writes --input-shape
     loaded = onnx_frontend.load(path, input_shape=(1, 14, 14))
     assert loaded.input_shape == (1, 14, 14)
 

@@ -1,4 +1,4 @@
-"""The parameter folder: round trip, determinism, and refusal of damaged or future files."""
+"""The parameter folder: round trip, determinism, variants, and refusal of damaged or future files."""
 import json
 
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 from ecc_hw import params
 from ecc_hw.params import ParamFileError
 from ecc_hw.testing import random_network
+from ecc_hw.variants import InputKind, Method, TreMode
 
 
 def folder_bytes(path):
@@ -65,9 +66,36 @@ def test_damaged_manifest_is_refused(tmp_path):
         params.load(tmp_path / "net")
 
 
+def test_variants_load_as_members_and_save_as_their_strings(tmp_path):
+    net = random_network(4, tre_mode="initial")
+    net.method = "rmp"                      # a plain string writes as the member does
+    params.save(net, tmp_path / "net")
+    loaded = params.load(tmp_path / "net")
+    assert (loaded.method, loaded.tre_mode, loaded.input_kind) == (Method.RMP, TreMode.INITIAL, InputKind.IMAGE)
+    assert all(type(v) is not str for v in (loaded.method, loaded.tre_mode, loaded.input_kind))
+    manifest = json.loads((tmp_path / "net" / "manifest.json").read_text())
+    assert (manifest["method"], manifest["tre_mode"]) == ("rmp", "initial") and "kind" not in manifest["input"]
+    params.save(loaded, tmp_path / "again")
+    assert folder_bytes(tmp_path / "net") == folder_bytes(tmp_path / "again")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("method", "ecc2", "method 'ecc2' is not one of ecc, wn2017, rmp, radix"),
+    ("tre_mode", "late", "tre_mode 'late' is not one of spread, initial"),
+])
+def test_unknown_variant_in_manifest_is_refused(tmp_path, key, value, message):
+    params.save(random_network(2), tmp_path / "net")
+    manifest = tmp_path / "net" / "manifest.json"
+    content = json.loads(manifest.read_text())
+    content[key] = value
+    manifest.write_text(json.dumps(content))
+    with pytest.raises(ParamFileError, match=message):
+        params.load(tmp_path / "net")
+
+
 def test_failed_save_leaves_nothing(tmp_path):
     net = random_network(2)
     net.layers[0].weight = None  # cannot be written
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="layer 1: weight is missing"):
         params.save(net, tmp_path / "net")
     assert list(tmp_path.iterdir()) == []

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ecc_hw import convert, golden, methods, radix
+from ecc_hw import convert, methods, radix
+from ecc_hw.arithmetic import quantize_input
 from ecc_hw.convert import ConvertOptions
 from ecc_hw.data import BUNDLED_CALIB, BUNDLED_TEST, PACKAGE_DATA
 from ecc_hw.params import NetworkParams
@@ -66,7 +67,7 @@ def exact_network(seed, timesteps=4):
 def test_radix_exact_on_a_network_with_exactly_representable_activations(seed):
     net, x = exact_network(seed)
     assert [layer.threshold for layer in net.spiking_layers] == [128, 128]
-    result = radix.run(net, golden.quantize_input(net, x), record_spikes=True)
+    result = radix.run(net, quantize_input(net, x), record_spikes=True)
     logits, float_levels = radix.qcfs_forward(net, x.astype(np.float64))
     weights = 1 << np.arange(net.timesteps - 1, -1, -1)
     for spikes, q in zip(result.spikes, float_levels):
@@ -82,7 +83,7 @@ def test_radix_fixture_at_t4_equals_its_quantised_ann_on_the_bundled_test_set():
     test = np.load(BUNDLED_TEST)
     net = convert.convert(PACKAGE_DATA / "methods" / "qcfs16.onnx", calibration,
                           ConvertOptions(method="radix", timesteps=4))
-    x_q = golden.quantize_input(net, test["x"])
+    x_q = quantize_input(net, test["x"])
     result = radix.run(net, x_q)
     ann_int, _ = radix.quantised_ann(net, x_q)
     assert np.array_equal(result.output_membrane, ann_int)

@@ -43,18 +43,20 @@ class EventConfig:
         if min(self.sensor) < 1 or min(self.size) < 1:
             raise UserError(f"event sizes must be positive: sensor {self.sensor}, size {self.size}")
         if self.size[0] > self.sensor[0] or self.size[1] > self.sensor[1]:
-            raise UserError(f"--size {self.size[0]},{self.size[1]} is larger than the sensor "
-                            f"{self.sensor[0]},{self.sensor[1]}")
+            raise UserError(f"{self.size[0]},{self.size[1]} is larger than the sensor "
+                            f"{self.sensor[0]},{self.sensor[1]}", field="size")
         if self.window_us < 1:
-            raise UserError(f"--window: {self.window_us} us must be >= 1")
+            raise UserError(f"{self.window_us} us must be >= 1", field="window_us")
         if self.count_scale < 1:
-            raise UserError(f"--count-scale: {self.count_scale} must be >= 1")
+            raise UserError(f"{self.count_scale} must be >= 1", field="count_scale")
 
     def to_json(self) -> dict:
+        """The settings as the parameter file stores them (manifest input.events)."""
         return {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, entry: dict) -> "EventConfig":
+        """The settings read back from :meth:`to_json`'s form."""
         return cls(sensor=tuple(int(v) for v in entry["sensor"]), size=tuple(int(v) for v in entry["size"]),
                    window_us=int(entry["window_us"]), count_scale=int(entry["count_scale"]))
 
@@ -127,6 +129,7 @@ class EventSet:
         return np.stack([spike_frames(ev, config, frames, name) for ev, name in zip(self.samples, self.names)])
 
     def limit(self, n: int) -> "EventSet":
+        """The first ``n`` samples."""
         return EventSet(self.samples[:n], None if self.labels is None else self.labels[:n],
                         self.sensor, self.names[:n])
 
