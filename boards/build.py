@@ -170,7 +170,7 @@ def _images(params, data: str | None, limit: int):
 
     if data is None:
         source = params.provenance.get("calibration", {}).get("source")
-        bundled = Path(__file__).resolve().parent.parent / "ecc_hw" / "data" / str(source)
+        bundled = data_mod.PACKAGE_DATA / str(source)
         if source and bundled.is_file():
             data = str(bundled)
     if data is None:
