@@ -38,8 +38,8 @@ def main() -> None:
                "ideal_cycles_per_image": float(np.mean(ideal)),
                "ratio_to_ideal": float(np.mean(cycles) / np.mean(ideal))}
         if args.simulate:
-            from ecc_hw import verify
-            report = verify.verify(net, x_q[:args.simulate], "verilator", lanes, args.timesteps)
+            from ecc_hw.sim.verify import verify
+            report = verify(net, x_q[:args.simulate], "verilator", lanes, args.timesteps)
             assert report["ok"] and report["cycles_per_image"] == [int(c) for c in cycles[:args.simulate]], report
             row["simulated_cycles"] = report["cycles_per_image"]
         rows.append(row)

@@ -66,10 +66,10 @@ def main() -> None:
         image_net = convert.convert(data.BUNDLED_MODEL, calibration, convert.ConvertOptions(timesteps=timesteps))
         x_q = golden.quantize_input(image_net, test["x"][:args.samples])
         rows.append(_row("image (28x28)", image_net, x_q, args.lanes, timesteps))
-    from ecc_hw import verify
+    from ecc_hw.sim.verify import verify
     for simulator, count in (("verilator", args.verilator), ("icarus", args.icarus)):
         if count:
-            report = verify.verify(event_net, frames[:count], simulator, args.lanes, 48)
+            report = verify(event_net, frames[:count], simulator, args.lanes, 48)
             assert report["ok"] and report["cycles_per_image"] == rows[0]["cycles"][:count].tolist(), report
             rows[0][simulator] = {"samples": count, "mismatches": 0, "sim_seconds": report["sim_seconds"],
                                   "cycles": report["cycles_per_image"]}

@@ -164,9 +164,9 @@ def _generate(args) -> None:
 
 
 def _verify(args) -> None:
-    from .verify import run_cli
+    from ecc_hw.sim.cli_verify import run
 
-    status = run_cli(args)
+    status = run(args)
     if status:
         sys.exit(status)
 

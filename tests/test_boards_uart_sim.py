@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ecc_hw.boards import framing
-from ecc_hw import golden, verify
+from ecc_hw import golden
 from ecc_hw.cycle_model import cycles_per_image
 from ecc_hw.testing import random_inputs, random_network
+from ecc_hw.sim import hdl
+from ecc_hw.sim.network_bench import SPRAM_MODEL, VERILATOR_ARGS
+from ecc_hw.sim.runner import build_hdl, digest, run_cocotb
+from ecc_hw.sim.simulators import SIMULATORS, icarus_copy
 from ecc_hw.sim.testing import need_simulator, sim_build_root  # noqa: F401 (fixture)
 
 LANES = 2
@@ -83,48 +86,35 @@ def board_design(request):
 
 def _verilator_config() -> str:
     """The project's waiver for this file name, plus the ports that the test touches made public."""
-    return verify.WAIVER.read_text().replace("*ecc_snn.v", f"*{TOPLEVEL}.v") + "".join(
+    return hdl.package_file(hdl.WAIVER_FILE).read_text().replace("*ecc_snn.v", f"*{TOPLEVEL}.v") + "".join(
         f'public_flat_rw -module "{TOPLEVEL}" -var "{port}"\n' for port in PORTS)
 
 
 def _build(text: str, simulator: str, root: Path, memory: str) -> Path:
     """Compile the board top on ``simulator`` (cached by the Verilog's hash); return the build dir."""
-    from cocotb_tools.runner import VerilatorControlFile, get_runner
-
-    models = [verify.SPRAM_MODEL] if memory == "spram" else []
-    key = verify._sha256(BUILD_FORMAT.encode(), text.encode(), _verilator_config().encode(),
-                         simulator.encode(), *(model.read_bytes() for model in models))
+    models = [SPRAM_MODEL] if memory == "spram" else []
+    key = digest(BUILD_FORMAT.encode(), text.encode(), _verilator_config().encode(),
+                 simulator.encode(), *(model.read_bytes() for model in models))
     build_dir = root / f"board-uart-{simulator}-{key[:16]}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    stamp = build_dir / "built.json"
-    if stamp.is_file():
-        return build_dir
     source = build_dir / f"{TOPLEVEL}.v"
-    source.write_text(text)
-    build_args = []
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
     if simulator == "icarus":
-        # Yosys's time-zero triggers of always @* blocks: see verify._icarus_copy
-        sources = [verify._icarus_copy(source, build_dir), *models]
+        # Yosys's time-zero triggers of always @* blocks: see ecc_hw.sim.simulators.icarus_copy
+        build_hdl(simulator, build_dir, TOPLEVEL, [icarus_copy(source, build_dir), *models])
     else:
         # the same benign patterns as the accelerator's Verilog (see the waiver); the test touches
         # only the top-level ports: those are public, the rest is left to Verilator's optimiser
         waiver = build_dir / "waiver.vlt"
         waiver.write_text(_verilator_config())
-        sources = [VerilatorControlFile(waiver), source, *models]
-        build_args = ["--no-public-flat-rw", "-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
-    started = time.perf_counter()
-    with verify._make_flags(simulator):
-        get_runner(simulator).build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
-                                    timescale=("1ns", "1ps"), waves=False, build_args=build_args,
-                                    log_file=build_dir / "build.log")
-    stamp.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 3)}) + "\n")
+        build_hdl(simulator, build_dir, TOPLEVEL, [source, *models], control_files=[waiver],
+                  build_args=VERILATOR_ARGS)
     return build_dir
 
 
-@pytest.mark.parametrize("simulator", verify.SIMULATORS)
+@pytest.mark.parametrize("simulator", SIMULATORS)
 def test_board_top_uart_bit_level(simulator, board_design, sim_build_root):  # noqa: F811
-    from cocotb_tools.runner import get_results, get_runner
-
     need_simulator(simulator)
     text, scenario, memory = board_design
     build_dir = _build(text, simulator, sim_build_root, memory)
@@ -132,24 +122,9 @@ def test_board_top_uart_bit_level(simulator, board_design, sim_build_root):  # n
     run_dir.mkdir(exist_ok=True)
     expect = run_dir / "expect.json"
     expect.write_text(json.dumps(scenario, indent=1) + "\n")
-    results = run_dir / "results.xml"
-    results.unlink(missing_ok=True)
-    exit_code = 0
-    started = time.perf_counter()
-    try:
-        get_runner(simulator).test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL,
-                                   hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
-                                   results_xml=str(results),
-                                   log_file=run_dir / "sim.log",
-                                   extra_env={"ECC_HW_UART_EXPECT": str(expect)})
-    except SystemExit as error:     # under pytest the runner exits on a failed test or simulator
-        exit_code = error.code
-    seconds = time.perf_counter() - started
-    log = run_dir / "sim.log"
-    tests, failed = get_results(results) if results.exists() else (0, 1)
-    if failed or tests != 1 or exit_code:
-        lines = [line.strip() for line in (log.read_text().splitlines() if log.exists() else [])
-                 if "Error" in line or "assert" in line]
-        pytest.fail(f"cocotb test failed on {simulator} (exit {exit_code}, {failed} of {tests} failed): "
-                    f"{lines[:4]}; see {log}")
-    print(f"{simulator}: board top over UART passed in {seconds:.1f} s (build dir {build_dir})")
+    run = run_cocotb(simulator, build_dir, TOPLEVEL, TEST_MODULE, run_dir,
+                     extra_env={"ECC_HW_UART_EXPECT": str(expect)})
+    if run.failed or run.tests != 1 or run.exit_code:
+        pytest.fail(f"cocotb test failed on {simulator} (exit {run.exit_code}, {run.failed} of {run.tests} failed): "
+                    f"{run.log_lines('Error', 'assert', limit=4)}; see {run.log}")
+    print(f"{simulator}: board top over UART passed in {run.seconds:.1f} s (build dir {build_dir})")

@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecc_hw import data, golden, params as params_io, verify
+from ecc_hw import data, golden, params as params_io
 from ecc_hw.events import preprocess, synthetic
 from ecc_hw.events.readers import make_events
 from ecc_hw.testing import random_event_inputs, random_event_network
+from ecc_hw.sim.check import VerificationFailed
+from ecc_hw.sim.network_tb import Stimulus
+from ecc_hw.sim.verify import verify
 from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 EVENT_CNN = data.PACKAGE_DATA / "events" / "events_cnn.onnx"
-STIMULI = (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128), verify.Stimulus(3, 250, 200))
+STIMULI = (Stimulus(1, 0, 0), Stimulus(2, 128, 128), Stimulus(3, 250, 200))
 CASES = [  # seed, lanes, tre_mode, with_pool, conv_layers, count_scale, T, memory
     (3, 2, "spread", True, 2, 3, 5, "bram"),
     (9, 1, "spread", False, 2, 4, 6, "spram"),
@@ -47,7 +50,7 @@ def test_random_event_network_bench(simulator, seed, lanes, tre_mode, with_pool,
     bench = bench_cache.get(params, simulator, lanes, timesteps, f"events{seed}", memory=memory)
     assert "events__payload" in bench.build.design.verilog.read_text()
     for stimulus in STIMULI:
-        report = verify.verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
+        report = verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
         assert report["ok"], report["first_mismatch"]
         assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
         if stimulus.idle:
@@ -83,7 +86,7 @@ def test_event_cnn_bench_verilator(event_cnn, bench_cache):
     ref = golden.run(net, frames, record_spikes=True)
     assert all(s.any() for s in ref.spikes)          # every layer spikes: a real check
     bench = bench_cache.get(net, "verilator", 8, 48, "event-cnn")
-    report = verify.verify(net, frames, "verilator", 8, 48, verify.Stimulus(4, 160, 80), bench=bench)
+    report = verify(net, frames, "verilator", 8, 48, Stimulus(4, 160, 80), bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
     assert sum(report["input_stall_cycles"]) > 0 and sum(report["output_stall_cycles"]) > 0
@@ -100,8 +103,8 @@ def test_mutation_one_flipped_layer1_spike_fails(bench_cache):
         expected.spikes[0][t, image, neuron] ^= True
 
     bench = bench_cache.get(params, "icarus", lanes, timesteps, f"events{CASES[0][0]}")
-    with pytest.raises(verify.VerificationFailed) as failure:
-        verify.verify(params, x_q, "icarus", lanes, timesteps, STIMULI[1], mutate=flip, bench=bench,
+    with pytest.raises(VerificationFailed) as failure:
+        verify(params, x_q, "icarus", lanes, timesteps, STIMULI[1], mutate=flip, bench=bench,
                       waves_on_mismatch=False)
     report = failure.value.report
     assert report["spike_mismatches"] == 1 and not report["ok"]

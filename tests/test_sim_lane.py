@@ -4,7 +4,8 @@ widest weights, membrane words at both bounds, back-to-back updates to one neuro
 import numpy as np
 import pytest
 
-from ecc_hw import verify
+from ecc_hw.sim.check import VerificationFailed
+from ecc_hw.sim.lane_bench import run_lane_bench
 from ecc_hw.sim.lane_harness import LaneConfig
 from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
@@ -56,18 +57,18 @@ ICARUS_CASES = [("random", random_config(seed, lanes=[1, 2, 4][seed % 3])) for s
 @pytest.mark.parametrize("name,cfg", ICARUS_CASES, ids=[f"{n}-{c.seed}" for n, c in ICARUS_CASES])
 def test_lane_bench_icarus(name, cfg, sim_build_root):
     need_simulator("icarus")
-    verify.run_lane_bench(cfg, "icarus", sim_build_root, extremes=name == "extremes")
+    run_lane_bench(cfg, "icarus", sim_build_root, extremes=name == "extremes")
 
 
 @pytest.mark.parametrize("name,cfg", [ICARUS_CASES[1], ICARUS_CASES[-1]], ids=["random", "extremes"])
 def test_lane_bench_verilator(name, cfg, sim_build_root):
     need_simulator("verilator")
-    verify.run_lane_bench(cfg, "verilator", sim_build_root, extremes=name == "extremes")
+    run_lane_bench(cfg, "verilator", sim_build_root, extremes=name == "extremes")
 
 
 def test_lane_bench_fails_on_a_wrong_threshold(sim_build_root):
     """Mutation: the same harness checked against a model with threshold + 1 must fail."""
     need_simulator("icarus")
     cfg = random_config(1, lanes=2)
-    with pytest.raises(verify.VerificationFailed, match="lane bench failed"):
-        verify.run_lane_bench(cfg, "icarus", sim_build_root, model_threshold_offset=1)
+    with pytest.raises(VerificationFailed, match="lane bench failed"):
+        run_lane_bench(cfg, "icarus", sim_build_root, model_threshold_offset=1)

@@ -7,13 +7,17 @@ every spike of every layer at every step, the output membranes, the prediction a
 import numpy as np
 import pytest
 
-from ecc_hw import data, golden, verify
+from ecc_hw import data, golden
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_inputs, random_network
 from ecc_hw.rtl_gen.plan import make_plan
+from ecc_hw.sim import network_bench
+from ecc_hw.sim.check import VerificationFailed
+from ecc_hw.sim.network_tb import Stimulus
+from ecc_hw.sim.verify import verify
 from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
-STIMULUS = verify.Stimulus(seed=4, idle=64, stall=80)
+STIMULUS = Stimulus(seed=4, idle=64, stall=80)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +36,7 @@ def mnist_images(mnist_net):
     ("verilator", 8, 32, 20), ("verilator", 4, 32, 20), ("icarus", 8, 16, 5), ("icarus", 16, 16, 5)])
 def test_mnist_network_bench(simulator, lanes, timesteps, count, mnist_net, mnist_images, bench_cache):
     bench = bench_cache.get(mnist_net, simulator, lanes, timesteps, "mnist")
-    report = verify.verify(mnist_net, mnist_images[:count], simulator, lanes, timesteps, STIMULUS, bench=bench)
+    report = verify(mnist_net, mnist_images[:count], simulator, lanes, timesteps, STIMULUS, bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
     assert sum(report["input_stall_cycles"]) > 0 and sum(report["output_stall_cycles"]) > 0
@@ -48,7 +52,7 @@ def test_rmp_method_network_bench(simulator, count, bench_cache):
     test_x, _ = data.load_npz(data.BUNDLED_TEST, input_shape=net.input_shape)
     x_q = golden.quantize_input(net, test_x[:count])
     bench = bench_cache.get(net, simulator, 8, 16, "mnist-rmp")
-    report = verify.verify(net, x_q, simulator, 8, 16, STIMULUS, bench=bench)
+    report = verify(net, x_q, simulator, 8, 16, STIMULUS, bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -64,7 +68,7 @@ def test_pool_layer_network_bench(simulator, lanes, count, bench_cache):
     test_x, _ = data.load_npz(data.BUNDLED_TEST, input_shape=net.input_shape)
     x_q = golden.quantize_input(net, test_x[:count])
     bench = bench_cache.get(net, simulator, lanes, 16, "mnist-pool-layer")
-    report = verify.verify(net, x_q, simulator, lanes, 16, STIMULUS, bench=bench)
+    report = verify(net, x_q, simulator, lanes, 16, STIMULUS, bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -81,8 +85,8 @@ def test_random_network_bench(simulator, seed, lanes, tre_mode, signed, conv_lay
     x_q[1].reshape(-1)[::3] = 0
     x_q[2][:] = 0                                    # an all-zero image: no gaps allowed at all
     bench = bench_cache.get(params, simulator, lanes, timesteps, f"random{seed}")
-    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128), verify.Stimulus(3, 250, 200)):
-        report = verify.verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
+    for stimulus in (Stimulus(1, 0, 0), Stimulus(2, 128, 128), Stimulus(3, 250, 200)):
+        report = verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
         assert report["ok"], report["first_mismatch"]
         assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -104,8 +108,8 @@ def test_mutation_one_flipped_spike_fails_with_location_and_waveform(simulator, 
     def flip(expected):
         expected.spikes[layer - 1][t, image, neuron] ^= True
 
-    with pytest.raises(verify.VerificationFailed) as failure:
-        verify.verify(params, x_q, simulator, lanes, stimulus=STIMULUS, mutate=flip, bench=bench,
+    with pytest.raises(VerificationFailed) as failure:
+        verify(params, x_q, simulator, lanes, stimulus=STIMULUS, mutate=flip, bench=bench,
                       build_root=sim_build_root)
     report = failure.value.report
     assert report["spike_mismatches"] == 1 and not report["ok"]
@@ -123,16 +127,17 @@ def test_mutation_one_cycle_count_fails(bench_cache):
     def off_by_one(expected):
         expected.cycles[1] += 1
 
-    with pytest.raises(verify.VerificationFailed, match="image 1: cycles"):
-        verify.verify(params, x_q, "icarus", lanes, stimulus=STIMULUS, mutate=off_by_one, bench=bench,
+    with pytest.raises(VerificationFailed, match="image 1: cycles"):
+        verify(params, x_q, "icarus", lanes, stimulus=STIMULUS, mutate=off_by_one, bench=bench,
                       waves_on_mismatch=False)
 
 
 def test_ci_fails_instead_of_skipping_when_a_simulator_is_missing(monkeypatch):
     import shutil
 
-    from ecc_hw.sim import testing
+    from ecc_hw.sim import simulators, testing
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(simulators, "verilator_executable", lambda: None)   # found without PATH otherwise
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         testing.need_simulator("verilator")
@@ -186,8 +191,8 @@ def test_spram_network_bench(simulator, seed, lanes, tre_mode, signed, conv_laye
     bench = bench_cache.get(params, simulator, lanes, timesteps, f"spram{seed}", memory="spram")
     assert bench.build.design.manifest["memory"] == "spram"
     assert "SB_SPRAM256KA" in bench.build.design.verilog.read_text()
-    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(2, 128, 128)):
-        report = verify.verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
+    for stimulus in (Stimulus(1, 0, 0), Stimulus(2, 128, 128)):
+        report = verify(params, x_q, simulator, lanes, timesteps, stimulus, bench=bench)
         assert report["ok"], report["first_mismatch"]
         assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -195,7 +200,7 @@ def test_spram_network_bench(simulator, seed, lanes, tre_mode, signed, conv_laye
 def test_spram_mnist_bench_verilator(mnist_net, mnist_images, bench_cache):
     """The bundled network as the iCEBreaker builds it (P = 1, T = 32, SPRAM banks), 2 images."""
     bench = bench_cache.get(mnist_net, "verilator", 1, 32, "mnist", memory="spram")
-    report = verify.verify(mnist_net, mnist_images[:2], "verilator", 1, 32, STIMULUS, bench=bench)
+    report = verify(mnist_net, mnist_images[:2], "verilator", 1, 32, STIMULUS, bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -204,11 +209,11 @@ def test_spram_bench_fails_when_the_write_mask_is_ignored(sim_build_root, tmp_pa
     """Mutation: an SPRAM model that writes whole words clobbers the current beside the membrane in
     the shared SPRAM word (and vice versa): the bench must see it."""
     model = tmp_path / "sb_spram256ka.v"
-    text = verify.SPRAM_MODEL.read_text()
+    text = network_bench.SPRAM_MODEL.read_text()
     broken = text.replace("if (MASKWREN[0]) words[ADDRESS][3:0]   <= DATAIN[3:0];", "words[ADDRESS] <= DATAIN;")
     assert broken != text
     model.write_text(broken)
-    monkeypatch.setattr(verify, "SPRAM_MODEL", model)
+    monkeypatch.setattr(network_bench, "SPRAM_MODEL", model)
     need_simulator("icarus")
     seed, lanes, tre_mode, signed, conv_layers, timesteps, classes = SPRAM[2]
     params = random_network(seed, timesteps=timesteps, tre_mode=tre_mode, signed=signed,
@@ -218,6 +223,6 @@ def test_spram_bench_fails_when_the_write_mask_is_ignored(sim_build_root, tmp_pa
                for name in ("layer1_membrane", "layer1_current")}
     assert columns["layer1_membrane"] & columns["layer1_current"]     # the two share an SPRAM
     x_q = random_inputs(params, 3, seed + 100)
-    with pytest.raises(verify.VerificationFailed):
-        verify.verify(params, x_q, "icarus", lanes, timesteps, verify.Stimulus(1, 0, 0), sim_build_root,
+    with pytest.raises(VerificationFailed):
+        verify(params, x_q, "icarus", lanes, timesteps, Stimulus(1, 0, 0), sim_build_root,
                       waves_on_mismatch=False, memory="spram")

@@ -7,12 +7,15 @@ fail the bench."""
 import numpy as np
 import pytest
 
-from ecc_hw import data, golden, radix, verify
+from ecc_hw import data, golden, radix
 from ecc_hw.convert import ConvertOptions, convert
 from ecc_hw.testing import random_inputs, random_radix_network
+from ecc_hw.sim.check import VerificationFailed
+from ecc_hw.sim.network_tb import Stimulus
+from ecc_hw.sim.verify import verify
 from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
-STIMULUS = verify.Stimulus(seed=5, idle=64, stall=80)
+STIMULUS = Stimulus(seed=5, idle=64, stall=80)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +34,7 @@ def test_radix_fixture_network_bench(simulator, lanes, count, qcfs16_radix, benc
     x_q = golden.quantize_input(net, test_x[:count])
     ann, _ = radix.quantised_ann(net, x_q)
     bench = bench_cache.get(net, simulator, lanes, 4, "qcfs16-radix")
-    report = verify.verify(net, x_q, simulator, lanes, 4, STIMULUS, bench=bench)
+    report = verify(net, x_q, simulator, lanes, 4, STIMULUS, bench=bench)
     assert report["ok"] and report["spike_mismatches"] == 0 and report["prediction_mismatches"] == 0
     assert report["membrane_mismatches"] == 0 and report["cycle_mismatches"] == 0
     assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
@@ -50,8 +53,8 @@ def test_radix_random_network_bench(simulator, bench_cache):
     x_q = random_inputs(params, 5, 101)
     x_q[1].reshape(-1)[::3] = 0
     x_q[2][:] = 0
-    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(3, 250, 200)):
-        report = verify.verify(params, x_q, simulator, 2, 4, stimulus, bench=bench)
+    for stimulus in (Stimulus(1, 0, 0), Stimulus(3, 250, 200)):
+        report = verify(params, x_q, simulator, 2, 4, stimulus, bench=bench)
         assert report["ok"], report["first_mismatch"]
         assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
 
@@ -65,8 +68,8 @@ def test_radix_bench_fails_on_one_flipped_least_significant_bit(bench_cache):
     def flip(expected):
         expected.spikes[0][-1, image, neuron] = False
 
-    with pytest.raises(verify.VerificationFailed) as failure:
-        verify.verify(params, x_q, "icarus", 2, 4, STIMULUS, mutate=flip, bench=bench, waves_on_mismatch=False)
+    with pytest.raises(VerificationFailed) as failure:
+        verify(params, x_q, "icarus", 2, 4, STIMULUS, mutate=flip, bench=bench, waves_on_mismatch=False)
     report = failure.value.report
     assert report["spike_mismatches"] == 1
     assert report["first_mismatch"] == {"image": image, "kind": "spike", "layer": 1, "timestep": 4,
@@ -82,7 +85,7 @@ def test_radix_network_bench_with_spram_banks(simulator, bench_cache):
     bench = bench_cache.get(params, simulator, 1, 3, "random-radix3-spram", memory="spram")
     assert bench.build.design.manifest["memory"] == "spram"
     assert bench.build.design.manifest["coding"] == "binary"
-    for stimulus in (verify.Stimulus(1, 0, 0), verify.Stimulus(4, 128, 128)):
-        report = verify.verify(params, x_q, simulator, 1, 3, stimulus, bench=bench)
+    for stimulus in (Stimulus(1, 0, 0), Stimulus(4, 128, 128)):
+        report = verify(params, x_q, simulator, 1, 3, stimulus, bench=bench)
         assert report["ok"], report["first_mismatch"]
         assert report["cycles_per_image"] == report["predicted_cycles_per_image"]
