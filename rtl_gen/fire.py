@@ -6,16 +6,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .checks import check_choice, check_int, check_ints
 from .counters import advance_nested
 from .pipeline import delayed
-from .plan import LayerPlan, bits_for, rom_depth, signed_bits_for
+from .plan import bits_for, rom_depth, signed_bits_for
 
 
-def spike_word_layout(layer: LayerPlan, lanes: int) -> data.StructLayout:
+def spike_word_layout(groups: int, height: int, width: int, lanes: int) -> data.StructLayout:
     """One sweep cycle's spikes: channel group, row, column and a mask of the lanes that fired."""
-    _, h, w = layer.target.out_shape
-    return data.StructLayout({"group": bits_for(layer.target.groups - 1), "y": bits_for(h - 1),
-                              "x": bits_for(w - 1), "mask": lanes})
+    return data.StructLayout({"group": bits_for(groups - 1), "y": bits_for(height - 1),
+                              "x": bits_for(width - 1), "mask": lanes})
 
 
 class FireSweep(wiring.Component):
@@ -33,7 +33,7 @@ class FireSweep(wiring.Component):
     -------
     start : In(1)
         Pulse: sweep from the next cycle.
-    charge : In(unsigned), rate coding only
+    charge : In(unsigned(bits_for(tre_quotient + 1))), rate coding only
         The TRE charge e_n(t) of this step, stable during the sweep.
     shift : In(range(T)), binary coding with T > 1 only
         T - t for bit t, stable from the cycle after ``start`` to the end of the sweep (the
@@ -55,27 +55,76 @@ class FireSweep(wiring.Component):
     for the spike buffer's registered push). With ``interval=2`` (single-port
     banks) there is no extra stage: address s is read in cycle S+1+2s and written in S+2+2s, so
     reads and writes never share a cycle; ``busy`` is high in S+1..S+2D.
+
+    Parameters (keyword-only)
+    ----------
+    channels, height, width : int, at least 1
+        The layer's output map (C, H, W); channel c lives in lane c % P.
+    lanes : int, at least 1
+        P.
+    threshold : int, at least 1
+        theta.
+    bias : list of int, one per channel
+        The bias ROMs' words (their width fits the largest magnitude).
+    membrane_width : int, at least 2
+    tre_quotient : int, at least 0
+        floor(TRE charge / T): the ``charge`` input holds 0..tre_quotient + 1.
+    current_width : int or None
+        Layer 1's constant current bits (image input); ``None``: no current.
+    binary_steps : int, at least 0
+        T with binary coding, 0 with rate coding.
+    interval : 1 or 2
+        Cycles between two reads: 1 with dual-port banks, 2 with single-port ones.
     """
 
-    def __init__(self, layer: LayerPlan, lanes: int, current_width: int | None = None,
+    # ``start`` in cycle S sets the ``running`` register: address 0 is read in S+1.
+    START_LATENCY = 1
+    # Cycles ``busy`` stays high after the cycle of the last read. Dual-port banks: stage b (read data),
+    # stage c (read data and bias registered again; write and spikes) and stage d (``settle``: the spike
+    # buffer registers its push).
+    DUAL_PORT_DRAIN = 3
+    # Single-port banks: stage b (arithmetic on the read data; write and spikes).
+    SINGLE_PORT_DRAIN = 1
+    # Dual-port banks: address s's spikes are on ``spikes`` in S+3+s (``running``, stages b and c).
+    SPIKE_LATENCY = 3
+
+    def __init__(self, *, channels: int, height: int, width: int, lanes: int, threshold: int, bias: list[int],
+                 membrane_width: int, tre_quotient: int = 0, current_width: int | None = None,
                  binary_steps: int = 0, interval: int = 1):
+        owner = "FireSweep"
+        for name, value in (("channels", channels), ("height", height), ("width", width), ("lanes", lanes),
+                            ("threshold", threshold)):
+            check_int(owner, name, value, 1)
+        self.bias = check_ints(owner, "bias", bias)
+        if len(self.bias) != channels:
+            raise ValueError(f"{owner}: bias must have one entry per channel ({channels}), not {len(self.bias)}")
+        check_int(owner, "membrane_width", membrane_width, 2)
+        check_int(owner, "tre_quotient", tre_quotient, 0)
+        if current_width is not None:
+            check_int(owner, "current_width", current_width, 2)
+        check_int(owner, "binary_steps", binary_steps, 0)
+        check_choice(owner, "interval", check_int(owner, "interval", interval), (1, 2))
+        self.channels, self.height, self.width = channels, height, width
+        self.groups = -(-channels // lanes)
+        self.depth_used = self.groups * height * width
         self.interval = interval
-        self.layer = layer
         self.lanes = lanes
+        self.threshold = threshold
+        self.membrane_width = membrane_width
+        self.bias_width = signed_bits_for(max(abs(b) for b in self.bias))
         self.current_width = current_width
-        self.binary_steps = int(binary_steps)
-        t = layer.target
-        self.charge_shape = unsigned(bits_for(layer.tre_quotient + 1))
-        width = layer.membrane_width
+        self.binary_steps = binary_steps
+        self.charge_shape = unsigned(bits_for(tre_quotient + 1))
+        self.spike_layout = spike_word_layout(self.groups, height, width, lanes)
         members = {
             "start": In(1),
-            "rd_addr": Out(bits_for(t.depth_used - 1)),
-            "v_data": In(signed(width)).array(lanes),
-            "wr_addr": Out(bits_for(t.depth_used - 1)),
+            "rd_addr": Out(bits_for(self.depth_used - 1)),
+            "v_data": In(signed(membrane_width)).array(lanes),
+            "wr_addr": Out(bits_for(self.depth_used - 1)),
             "wr_en": Out(1),
-            "wr_data": Out(signed(width)).array(lanes),
-            "spikes": Out(stream.Signature(spike_word_layout(layer, lanes), always_ready=True)),
-            "neuron": Out(bits_for(layer.neurons - 1)),
+            "wr_data": Out(signed(membrane_width)).array(lanes),
+            "spikes": Out(stream.Signature(self.spike_layout, always_ready=True)),
+            "neuron": Out(bits_for(channels * height * width - 1)),
             "busy": Out(1),
         }
         if current_width is not None:
@@ -88,13 +137,12 @@ class FireSweep(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        layer, lanes, t = self.layer, self.lanes, self.target_plan
-        c_out, h, w = t.out_shape
+        lanes, c_out, h, w = self.lanes, self.channels, self.height, self.width
         running = Signal()
-        g = Signal(bits_for(t.groups - 1))
+        g = Signal(bits_for(self.groups - 1))
         y = Signal(bits_for(h - 1))
         x = Signal(bits_for(w - 1))
-        s = Signal(bits_for(t.depth_used - 1))
+        s = Signal(bits_for(self.depth_used - 1))
         if self.interval == 1:
             step = running
         else:
@@ -105,7 +153,7 @@ class FireSweep(wiring.Component):
         with m.If(step):
             m.d.sync += s.eq(s + 1)
             advance_nested(m, [(x, w - 1), (y, h - 1), (g, None)])
-            with m.If(s == t.depth_used - 1):
+            with m.If(s == self.depth_used - 1):
                 m.d.sync += running.eq(0)
         with m.If(self.start):
             m.d.sync += [running.eq(1), s.eq(0), g.eq(0), y.eq(0), x.eq(0)]
@@ -127,7 +175,7 @@ class FireSweep(wiring.Component):
         # registers its pushes, so the sweep's last word is ready to replay one cycle later.
         settle = delayed(m, {"valid": valid_c}, "d")[0] if staged else 0
 
-        theta = layer.threshold
+        theta = self.threshold
         steps = self.binary_steps
         if steps:
             top_level = theta << (steps - 1)
@@ -138,7 +186,7 @@ class FireSweep(wiring.Component):
             m.d.sync += [level.eq(Const(theta, bits_for(theta)) << shift), first.eq(shift == steps - 1)]
         else:
             top_level = level = theta
-        wide = signed(max(layer.membrane_width, self.current_width or 0, layer.bias_width,
+        wide = signed(max(self.membrane_width, self.current_width or 0, self.bias_width,
                           signed_bits_for(top_level)) + 3)
         mask = []
         for lane in range(lanes):
@@ -146,8 +194,8 @@ class FireSweep(wiring.Component):
             if groups == 0:
                 mask.append(0)
                 continue
-            init = [layer.bias[gg * lanes + lane] for gg in range(groups)]
-            rom = Memory(shape=signed(layer.bias_width), depth=rom_depth(groups), init=init)
+            init = [self.bias[gg * lanes + lane] for gg in range(groups)]
+            rom = Memory(shape=signed(self.bias_width), depth=rom_depth(groups), init=init)
             m.submodules[f"bias{lane}"] = rom
             bp = rom.read_port(domain="comb")
             m.d.comb += bp.addr.eq(g_b)
@@ -181,7 +229,3 @@ class FireSweep(wiring.Component):
             self.busy.eq(running | valid_b | valid_c | settle),
         ]
         return m
-
-    @property
-    def target_plan(self):
-        return self.layer.target

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .checks import check_bool, check_int, check_ints, check_type
 from .pipeline import delayed
 from .plan import bits_for, rom_depth
+
+UPDATE_FIELDS = ("group", "maddr", "waddr", "value")
 
 
 class SynapseLane(wiring.Component):
@@ -44,17 +47,66 @@ class SynapseLane(wiring.Component):
 
     Throughput: one update per clock (per two clocks on single-port banks); back-to-back updates
     to one neuron are exact.
+
+    Parameters (keyword-only)
+    ----------
+    weights : list of int
+        The lane's weight ROM, ``weight_bits``-bit two's complement words.
+    weight_bits : int, at least 2
+    update_layout : StructLayout with the fields group, maddr, waddr and value
+        The walker's command (``rtl_gen.walker.update_layout``); a 1-bit unsigned ``value`` is a spike
+        (the weight is added as is), any other value shape multiplies the weight.
+    width : int, at least 2
+        Membrane (or current) bits.
+    depth : int, at least 2
+        Words of the bank (its address is ``bits_for(depth - 1)`` wide).
+    lane, lanes, channels : int
+        This lane's number in 0..lanes-1, the lane count and the layer's output channels.
+    max_shift : int, at least 0
+        The largest ``shift`` (binary coding); 0: no ``shift`` member.
+    registered_read : bool
+        Dual-port banks (the pipeline above with forwarding); ``False``: single-port banks.
     """
 
-    def __init__(self, weights, weight_bits, update_layout, width, depth, lane, lanes, channels,
-                 max_shift: int = 0, registered_read: bool = True):
-        self.weights = [int(w) for w in weights]
+    # Cycles from an update on ``update`` (stage A, cycle k) to the end of its write: A, A2 (the weight
+    # ROM's read data registered), B (product, bank address), C (bank data registered or forwarded) and
+    # D (write), k..k+4; ``busy`` is high in A2..D (the walker's ``busy`` covers A, its output register).
+    DUAL_PORT_STAGES = 5
+    # Single-port banks: A, B and C (bank data + product written), k..k+2; ``busy`` in B and C.
+    SINGLE_PORT_STAGES = 3
+
+    def __init__(self, *, weights: list[int], weight_bits: int, update_layout: data.StructLayout, width: int,
+                 depth: int, lane: int, lanes: int, channels: int, max_shift: int = 0,
+                 registered_read: bool = True):
+        owner = "SynapseLane"
+        weights = check_ints(owner, "weights", weights)
+        check_int(owner, "weight_bits", weight_bits, 2)
+        limit = 1 << (weight_bits - 1)
+        for address, weight in enumerate(weights):
+            if not -limit <= weight < limit:
+                raise ValueError(f"{owner}: weight {weight} at address {address} does not fit in "
+                                 f"{weight_bits} bits")
+        check_type(owner, "update_layout", update_layout, data.StructLayout)
+        fields = tuple(name for name, _ in update_layout)
+        if sorted(fields) != sorted(UPDATE_FIELDS):
+            raise ValueError(f"{owner}: update_layout must have the fields {', '.join(UPDATE_FIELDS)}, "
+                             f"not {', '.join(fields)}")
+        check_int(owner, "width", width, 2)
+        check_int(owner, "depth", depth, 2)
+        check_int(owner, "lanes", lanes, 1)
+        check_int(owner, "lane", lane, 0)
+        if lane >= lanes:
+            raise ValueError(f"{owner}: lane must be below lanes ({lanes}), not {lane}")
+        check_int(owner, "channels", channels, 1)
+        check_int(owner, "max_shift", max_shift, 0)
+        check_bool(owner, "registered_read", registered_read)
+        self.weights = weights
         self.weight_bits = weight_bits
         self.width = width
         self.lane_groups = max(0, -(-(channels - lane) // lanes))
         self.multiply = update_layout.members["value"] != unsigned(1)
-        self.max_shift = int(max_shift)
-        self.registered_read = bool(registered_read)
+        self.max_shift = max_shift
+        self.registered_read = registered_read
         members = {
             "update": In(stream.Signature(update_layout, always_ready=True)),
             "rd_addr": Out(bits_for(depth - 1)),

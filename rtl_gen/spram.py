@@ -76,7 +76,7 @@ class SpramStackUnit(Elaboratable):
                 i_CHIPSELECT=C(1), i_CLOCK=ClockSignal(), i_STANDBY=C(0), i_SLEEP=C(0),
                 i_POWEROFF=C(1), o_DATAOUT=dout)
             masks = []
-            for f, off, rp, wp, lo, hi in here:
+            for f, _off, rp, wp, lo, hi in here:
                 nibbles = sum(1 << n for n in range((lo - low) // NIBBLE, -(-(hi - low) // NIBBLE)))
                 masks.append(Mux(wp.en, nibbles, 0))
                 m.d.comb += rp.data[lo - f.bit:hi - f.bit].eq(dout[lo - low:hi - low])

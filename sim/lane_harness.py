@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
@@ -20,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ecc_hw.rtl_gen.fire import FireSweep
 from ecc_hw.rtl_gen.lane import SynapseLane
-from ecc_hw.rtl_gen.plan import bits_for, pow2_depth, signed_bits_for
+from ecc_hw.rtl_gen.plan import bits_for, pow2_depth
 
 
 @dataclass
@@ -47,26 +46,12 @@ class LaneConfig:
     def depth_used(self) -> int:
         return self.groups * self.height * self.width
 
-    @property
-    def bias_width(self) -> int:
-        return signed_bits_for(max(abs(b) for b in self.bias))
-
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "LaneConfig":
         return cls(**json.loads(text))
-
-
-def _layer_view(cfg: LaneConfig):
-    """The attributes of a LayerPlan that FireSweep reads."""
-    target = SimpleNamespace(out_shape=(cfg.channels, cfg.height, cfg.width), groups=cfg.groups,
-                             depth_used=cfg.depth_used)
-    quotient, _ = divmod(cfg.tre_charge, cfg.timesteps)
-    return SimpleNamespace(target=target, threshold=cfg.threshold, membrane_width=cfg.membrane_width,
-                           bias_width=cfg.bias_width, bias=list(cfg.bias), tre_quotient=quotient,
-                           neurons=cfg.channels * cfg.height * cfg.width)
 
 
 class LaneHarness(wiring.Component):
@@ -79,20 +64,21 @@ class LaneHarness(wiring.Component):
 
     def __init__(self, cfg: LaneConfig):
         self.cfg = cfg
-        self.layer = _layer_view(cfg)
         depth = pow2_depth(cfg.depth_used)
         value_shape = unsigned(1) if cfg.value_bits == 0 else signed(cfg.value_bits)
         self.update_layout = data.StructLayout({
             "group": bits_for(cfg.groups - 1), "maddr": bits_for(cfg.depth_used - 1),
             "waddr": bits_for(max(len(w) for w in cfg.weights) - 1), "value": value_shape})
-        self.fire = FireSweep(self.layer, cfg.lanes)
+        self.fire = FireSweep(channels=cfg.channels, height=cfg.height, width=cfg.width, lanes=cfg.lanes,
+                              threshold=cfg.threshold, bias=list(cfg.bias), membrane_width=cfg.membrane_width,
+                              tre_quotient=cfg.tre_charge // cfg.timesteps)
         members = {
             "upd_valid": In(1), "upd_group": In(self.update_layout.members["group"]),
             "upd_maddr": In(self.update_layout.members["maddr"]),
             "upd_waddr": In(self.update_layout.members["waddr"]), "upd_value": In(value_shape),
             "fire_start": In(1), "charge": In(self.fire.charge_shape),
             "spike_valid": Out(1), "spike_mask": Out(cfg.lanes),
-            "spike_neuron": Out(bits_for(self.layer.neurons - 1)),
+            "spike_neuron": Out(bits_for(cfg.channels * cfg.height * cfg.width - 1)),
             "fire_busy": Out(1), "lane_busy": Out(1), "dbg_addr": In(bits_for(depth - 1)),
         }
         for lane in range(cfg.lanes):
@@ -109,8 +95,9 @@ class LaneHarness(wiring.Component):
                      self.spike_neuron.eq(fire.neuron), self.fire_busy.eq(fire.busy)]
         busy = 0
         for lane in range(cfg.lanes):
-            unit = SynapseLane(cfg.weights[lane], cfg.weight_bits, self.update_layout, cfg.membrane_width,
-                               self.depth, lane, cfg.lanes, cfg.channels)
+            unit = SynapseLane(weights=cfg.weights[lane], weight_bits=cfg.weight_bits,
+                               update_layout=self.update_layout, width=cfg.membrane_width, depth=self.depth,
+                               lane=lane, lanes=cfg.lanes, channels=cfg.channels)
             m.submodules[f"lane{lane}"] = unit
             m.d.comb += [unit.update.valid.eq(self.upd_valid),
                          unit.update.payload.group.eq(self.upd_group),

@@ -15,6 +15,7 @@ from ecc_hw.rtl_gen.spike_buffer import SpikeBuffer
 from ecc_hw.rtl_gen.walker import FanOutWalker
 
 WIDTH = 16
+SPIKE = unsigned(1)      # the value shape of a spike: the weight is added as is
 
 
 class _LaneBench(wiring.Component):
@@ -22,7 +23,8 @@ class _LaneBench(wiring.Component):
     transparent for the write port (the lane's forwarding must not depend on which)."""
 
     def __init__(self, weights, layout, transparent=False):
-        self.lane = SynapseLane(weights, 8, layout, WIDTH, 8, lane=0, lanes=1, channels=1)
+        self.lane = SynapseLane(weights=weights, weight_bits=8, update_layout=layout, width=WIDTH, depth=8,
+                                lane=0, lanes=1, channels=1)
         self.transparent = transparent
         super().__init__({})
 
@@ -37,7 +39,7 @@ class _LaneBench(wiring.Component):
         return m
 
 
-def _run_lane(updates, weights, value_shape=unsigned(1), transparent=False):
+def _run_lane(updates, weights, value_shape=SPIKE, transparent=False):
     """Issue (maddr, waddr, value) updates one per cycle (None = idle); return the bank contents."""
     from amaranth.lib import data
     layout = data.StructLayout({"group": 1, "maddr": 3, "waddr": 3, "value": value_shape})
