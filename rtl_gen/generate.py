@@ -9,9 +9,9 @@ from amaranth.hdl import Shape, Signal
 from amaranth.lib import data, wiring
 
 from ecc_hw.atomic import write_text
-from ecc_hw.cycle_model import constants as cycle_constants
 from ecc_hw.params import NetworkParams
 
+from .latency import cycle_constants
 from .plan import make_plan
 from .top import EccSnn
 
@@ -87,9 +87,10 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
     text = to_verilog(dut)
     layers = []
     for layer in plan.layers:
-        entry = {"index": layer.index + 1, "kind": layer.target.kind, "spiking": layer.spiking, "neurons": layer.neurons,
-                 "membrane_width": layer.membrane_width, "membrane_bound": layer.membrane_bound,
-                 "groups": layer.target.groups, "bank_words_used": layer.target.depth_used}
+        entry = {"index": layer.index + 1, "kind": layer.target.kind, "spiking": layer.spiking,
+                 "neurons": layer.neurons, "membrane_width": layer.membrane_width,
+                 "membrane_bound": layer.membrane_bound, "groups": layer.target.groups,
+                 "bank_words_used": layer.target.depth_used}
         if layer.spiking:
             entry.update({"threshold": layer.threshold, "tre_charge": layer.tre_charge,
                           "tre_quotient": layer.tre_quotient, "tre_remainder": layer.tre_remainder})
@@ -106,7 +107,7 @@ def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
         "ports": _port_json(dut),
         "memories": plan.memories(),
         "memory_bits": plan.memory_bits(),
-        "cycle_model": cycle_constants(params, plan.lanes, plan.memory),
+        "cycle_model": cycle_constants(plan),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

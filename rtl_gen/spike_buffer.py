@@ -48,6 +48,10 @@ class SpikeBuffer(wiring.Component):
     (the controller leaves at least one between a fire sweep's last push and the integration).
     """
 
+    # Dual-ported: a word pushed in cycle k is replayed from k+3: the push register (k+1, written and
+    # read through the transparent port), then the word register (loaded in k+2).
+    REPLAY_LATENCY = 3
+
     def __init__(self, word_layout: data.StructLayout, words: int, lanes: int,
                  event_layout: data.StructLayout, single_port: bool = False):
         self.word_layout = word_layout

@@ -51,6 +51,9 @@ class FanOutWalker(wiring.Component):
     cycles, and two commands are always at least two cycles apart, also across events.
     """
 
+    # A command issued (computed) in cycle k is on ``updates`` in k+1: the output register.
+    OUTPUT_LATENCY = 1
+
     def __init__(self, target: TargetPlan, value_shape, interval: int = 1):
         self.target = target
         self.value_shape = value_shape

@@ -4,8 +4,9 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD, fire_overhead, FRAME_ENTRY,
-                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, _overlapped_integration, constants, cycles_per_image,
-                                ideal_cycles, issue_interval, lane_drain, sweep_order, sweep_words, walk_cycles)
+                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, _overlapped_integration, constants,
+                                cycles_per_image, ideal_cycles, issue_interval, lane_drain, sweep_order, sweep_words,
+                                walk_cycles)
 from ecc_hw.linear import LinearMap
 from ecc_hw.testing import random_event_inputs, random_event_network, random_inputs, random_network
 
@@ -147,3 +148,38 @@ def test_event_ideal_has_no_first_layer_macs():
     ref = golden.run(params, x_q, record_spikes=True)
     neurons = sum(layer.neurons for layer in params.spiking_layers)
     assert np.allclose(ideal_cycles(params, ref, 2), (ref.synops + 4 * neurons) / 2)
+
+
+def test_cycle_model_constants_are_the_hardware_latencies():
+    """The model's copies of the latencies equal what the components declare (rtl_gen.latency)."""
+    from ecc_hw.cycle_model import CLASS_WORDS, OVERLAP_LATENCY, READOUT_ENTRY, READOUT_PER_NEURON
+    from ecc_hw.rtl_gen import latency
+    from ecc_hw.rtl_gen.controller import Controller
+    from ecc_hw.rtl_gen.fire import FireSweep
+    from ecc_hw.rtl_gen.readout import Readout
+    from ecc_hw.rtl_gen.spike_buffer import SpikeBuffer
+
+    assert (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD) == (latency.fire_overhead(1), latency.fire_overhead(2))
+    assert (LANE_DRAIN, SPRAM_LANE_DRAIN) == (latency.lane_drain(1), latency.lane_drain(2))
+    assert [fire_overhead(i) for i in (1, 2)] == [latency.fire_overhead(i) for i in (1, 2)]
+    assert [lane_drain(i) for i in (1, 2)] == [latency.lane_drain(i) for i in (1, 2)]
+    assert READOUT_ENTRY == FRAME_ENTRY == Controller.STATE_CHANGE
+    assert (READOUT_PER_NEURON, CLASS_WORDS) == (Readout.CYCLES_PER_NEURON, Readout.CLASS_WORDS)
+    assert OVERLAP_LATENCY == FireSweep.SPIKE_LATENCY + SpikeBuffer.REPLAY_LATENCY
+
+
+@pytest.mark.parametrize("memory", ["bram", "spram"])
+@pytest.mark.parametrize("lanes", [1, 4])
+@pytest.mark.parametrize("events", [False, True])
+def test_cycle_model_constants_equal_the_manifests(memory, lanes, events):
+    """``constants`` (the model, from the parameter file) and the generator's manifest section
+    (``rtl_gen.latency.cycle_constants``, from the hardware plan) agree."""
+    from ecc_hw.rtl_gen.latency import cycle_constants
+    from ecc_hw.rtl_gen.plan import make_plan
+
+    if events:
+        params = random_event_network(3, timesteps=4, conv_layers=2)
+    else:
+        params = random_network(5, timesteps=3, with_pool=True, conv_layers=2)
+    plan = make_plan(params, lanes, memory=memory)
+    assert constants(params, lanes, memory) == cycle_constants(plan)

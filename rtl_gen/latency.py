@@ -1,0 +1,43 @@
+"""The schedule's constants as the hardware declares them (the manifest's ``cycle_model`` section).
+
+Each constant is a sum of latencies that the components declare next to the registers causing them;
+``ecc_hw.cycle_model`` counts cycles with its own copy of these numbers (pure Python, no RTL import), and
+``tests/test_cycle_model.py`` checks that the two agree.
+"""
+from __future__ import annotations
+
+from .controller import Controller
+from .fire import FireSweep
+from .lane import SynapseLane
+from .plan import HardwarePlan
+from .readout import Readout
+from .walker import FanOutWalker
+
+
+def fire_overhead(interval: int) -> int:
+    """Cycles of a fire phase beyond its ``interval * D - (interval - 1)`` read cycles: the start
+    pulse's cycle, the sweep's stages after the last read, and the cycle in which the controller sees
+    the sweep idle and moves on (the integration begins in the next)."""
+    drain = FireSweep.DUAL_PORT_DRAIN if interval == 1 else FireSweep.SINGLE_PORT_DRAIN
+    return FireSweep.START_LATENCY + drain + Controller.STATE_CHANGE
+
+
+def lane_drain(interval: int) -> int:
+    """Cycles from an integration's last issued update to the next phase's first cycle: the walker's
+    output register, then the lane's stages up to and including the write (the controller sees the
+    engine idle in the cycle after it, where the next phase begins)."""
+    stages = SynapseLane.DUAL_PORT_STAGES if interval == 1 else SynapseLane.SINGLE_PORT_STAGES
+    return FanOutWalker.OUTPUT_LATENCY + stages
+
+
+def cycle_constants(plan: HardwarePlan) -> dict:
+    """The schedule's constants of ``plan``'s design, under the cycle model's names."""
+    interval = plan.issue_interval
+    # The readout and the next frame's LOAD are entered through the state register: they begin the
+    # cycle after the one in which the controller sees the last integration's engine idle.
+    extra = {"frame_entry": Controller.STATE_CHANGE} if plan.events else {}
+    return {**extra, "clear_cycles": plan.clear_depth, "issue_interval": interval,
+            "fire_overhead": fire_overhead(interval), "lane_drain": lane_drain(interval),
+            "readout_entry": Controller.STATE_CHANGE, "readout_per_neuron": Readout.CYCLES_PER_NEURON,
+            "class_words": Readout.CLASS_WORDS,
+            "sweep_words": [layer.target.depth_used for layer in plan.spiking]}
