@@ -7,8 +7,10 @@ A parameter file is a folder::
       layer1_weight.npy ...  # int64 arrays, one file each (np.save is byte-deterministic)
 
 It is written to a temporary sibling folder and renamed into place, so a failed write leaves nothing.
-Loading checks the version, the manifest's schema and every array's hash, and raises
-``ParamFileError`` (one line, naming the file) on anything it cannot trust.
+Loading checks the version, the manifest's schema and every array's hash, dtype and shape (the shape
+the layer's geometry in the manifest implies, :func:`expected_array_shapes`), and raises
+``ParamFileError`` (one line, naming the file) on anything it cannot trust. Saving refuses (ValueError)
+arrays that loading would refuse.
 
 Neuron order everywhere (golden model, hardware, trace): a layer's neurons are its output map
 flattened channel-major, ``index = (c * H + y) * W + x``; a dense layer's outputs are ``(F, 1, 1)``.
@@ -19,13 +21,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .arithmetic import LayerIntegers, input_full_scale
+from .atomic import temporary_sibling_folder
 from .errors import UserError
 from .variants import InputKind, Method, TreMode
 
@@ -33,6 +35,7 @@ FORMAT_NAME = "ecc-hw-params"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARRAY_KEYS = {"weight": np.int64, "bias": np.int64, "float_weight": np.float64, "float_bias": np.float64}
+LAYER_KINDS = ("conv", "dense", "pool")
 
 
 class ParamFileError(UserError):
@@ -155,6 +158,33 @@ class NetworkParams:
         return self.layers[-1].neurons
 
 
+def expected_array_shapes(layer: QuantLayer) -> dict[str, tuple[int, ...]]:
+    """The shape of each array of ``layer`` (by ``ARRAY_KEYS`` key) that its geometry implies.
+
+    conv: weight (C_out, C_in, kh, kw) over the pooled map, bias (C_out,); dense: weight (F_out, C * H * W
+    of the pooled map), bias (F_out,); pool: one shared weight (1,) and a bias per channel. The float arrays
+    have the integer ones' shapes.
+    """
+    channels, height, width = layer.pooled_shape
+    outputs = layer.output_shape[0]
+    if layer.kind == "conv":
+        weight = (outputs, channels, *layer.kernel)
+    elif layer.kind == "dense":
+        weight = (outputs, channels * height * width)
+    else:
+        weight = (1,)
+    shapes = {"weight": weight, "bias": (outputs,)}
+    return {key: shapes[key.removeprefix("float_")] for key in ARRAY_KEYS}
+
+
+def _array_mismatch(array: np.ndarray, key: str, expected_shape: tuple) -> str | None:
+    """What is wrong with ``array`` as the layer's ``key`` array ("found ..., expected ..."), or None."""
+    expected_dtype = np.dtype(ARRAY_KEYS[key])
+    if array.dtype == expected_dtype and array.shape == expected_shape:
+        return None
+    return f"found {array.dtype} {array.shape}, expected {expected_dtype} {expected_shape}"
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -176,13 +206,15 @@ def _layer_to_json(index: int, layer: QuantLayer) -> dict:
 def save(params: NetworkParams, path: str | os.PathLike) -> None:
     """Write ``params`` to the folder ``path`` atomically (temp folder, then rename)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = temporary_sibling_folder(target)
     try:
         hashes = {}
         layers_json = []
         for i, layer in enumerate(params.layers):
             entry = _layer_to_json(i, layer)
+            if layer.kind not in LAYER_KINDS:
+                raise ValueError(f"layer {i + 1}: kind {layer.kind!r} is not one of {', '.join(LAYER_KINDS)}")
+            shapes = expected_array_shapes(layer)
             for key, dtype in ARRAY_KEYS.items():
                 array = getattr(layer, key)
                 if array is None:
@@ -190,8 +222,12 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
                         raise ValueError(f"layer {i + 1}: {key} is missing")
                     entry[key] = None
                     continue
+                array = np.ascontiguousarray(array, dtype=dtype)
+                mismatch = _array_mismatch(array, key, shapes[key])
+                if mismatch:
+                    raise ValueError(f"layer {i + 1} ({layer.kind}): {key} {mismatch}")
                 file = tmp / entry[key]
-                np.save(file, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
+                np.save(file, array, allow_pickle=False)
                 hashes[entry[key]] = _sha256(file)
             layers_json.append(entry)
         manifest = {
@@ -228,8 +264,44 @@ def _variant(kind, value, what: str, where: Path):
         raise ParamFileError(f"{where}: {what} {value!r} is not one of {', '.join(kind.values())}") from None
 
 
+def _load_layer(folder: Path, index: int, entry: dict, hashes: dict) -> QuantLayer:
+    """Layer ``index`` (from 0) of the manifest, ``entry``, with its arrays, each checked against its sha256
+    in ``hashes`` and against the dtype and shape the entry's geometry implies."""
+    where = f"{folder / MANIFEST} layer {index + 1}"
+    if entry["kind"] not in LAYER_KINDS:
+        raise ParamFileError(f"{where}: kind {entry['kind']!r} is not one of {', '.join(LAYER_KINDS)}")
+    pool = entry["pool"]
+    layer = QuantLayer(
+        kind=entry["kind"], name=entry["name"],
+        input_shape=_tuple(entry["input_shape"], 3, "input_shape", where),
+        output_shape=_tuple(entry["output_shape"], 3, "output_shape", where),
+        weight=None, bias=None, threshold=entry["threshold"], tre_charge=entry["tre_charge"],
+        pool=None if pool is None else Pool(_tuple(pool["kernel"], 2, "pool kernel", where),
+                                            _tuple(pool["stride"], 2, "pool stride", where)),
+        kernel=_tuple(entry["kernel"], 2, "kernel", where),
+        stride=_tuple(entry["stride"], 2, "stride", where),
+        padding=_tuple(entry["padding"], 4, "padding", where),
+        dilation=_tuple(entry["dilation"], 2, "dilation", where),
+        nominal_fan_in=int(entry["nominal_fan_in"]), gain=float(entry["gain"]),
+        clip=None if entry["clip"] is None else float(entry["clip"]),
+    )
+    shapes = expected_array_shapes(layer)
+    for key in ARRAY_KEYS:
+        if entry[key] is None and key.startswith("float_"):
+            continue
+        file = folder / entry[key]
+        if not file.is_file() or _sha256(file) != hashes.get(entry[key]):
+            raise ParamFileError(f"{file}: missing or damaged (sha256 does not match the manifest)")
+        array = np.load(file, allow_pickle=False)
+        mismatch = _array_mismatch(array, key, shapes[key])
+        if mismatch:
+            raise ParamFileError(f"{file}: {mismatch} for the {key} of {layer.kind} layer {index + 1} in {MANIFEST}")
+        setattr(layer, key, array)
+    return layer
+
+
 def load(path: str | os.PathLike) -> NetworkParams:
-    """Read a parameter folder written by :func:`save`, checking version, schema and hashes."""
+    """Read a parameter folder written by :func:`save`, checking version, schema, hashes, dtypes and shapes."""
     folder = Path(path)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -246,35 +318,7 @@ def load(path: str | os.PathLike) -> NetworkParams:
                              f"(this ecc-hw reads version {FORMAT_VERSION})")
     try:
         hashes = manifest["sha256"]
-        layers = []
-        for i, entry in enumerate(manifest["layers"]):
-            where = f"{manifest_path} layer {i + 1}"
-            arrays = {}
-            for key in ARRAY_KEYS:
-                if entry[key] is None and key.startswith("float_"):
-                    arrays[key] = None
-                    continue
-                file = folder / entry[key]
-                if not file.is_file() or _sha256(file) != hashes.get(entry[key]):
-                    raise ParamFileError(f"{file}: missing or damaged (sha256 does not match the manifest)")
-                arrays[key] = np.load(file, allow_pickle=False)
-            pool = entry["pool"]
-            layers.append(QuantLayer(
-                kind=entry["kind"], name=entry["name"],
-                input_shape=_tuple(entry["input_shape"], 3, "input_shape", where),
-                output_shape=_tuple(entry["output_shape"], 3, "output_shape", where),
-                weight=arrays["weight"], bias=arrays["bias"],
-                float_weight=arrays["float_weight"], float_bias=arrays["float_bias"],
-                threshold=entry["threshold"], tre_charge=entry["tre_charge"],
-                pool=None if pool is None else Pool(_tuple(pool["kernel"], 2, "pool kernel", where),
-                                                    _tuple(pool["stride"], 2, "pool stride", where)),
-                kernel=_tuple(entry["kernel"], 2, "kernel", where),
-                stride=_tuple(entry["stride"], 2, "stride", where),
-                padding=_tuple(entry["padding"], 4, "padding", where),
-                dilation=_tuple(entry["dilation"], 2, "dilation", where),
-                nominal_fan_in=int(entry["nominal_fan_in"]), gain=float(entry["gain"]),
-                clip=None if entry["clip"] is None else float(entry["clip"]),
-            ))
+        layers = [_load_layer(folder, index, entry, hashes) for index, entry in enumerate(manifest["layers"])]
         source = manifest["input"]
         kind = _variant(InputKind, source.get("kind", InputKind.IMAGE), "input kind", manifest_path)
         if kind == InputKind.EVENTS and not isinstance(source.get("events"), dict):

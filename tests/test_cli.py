@@ -172,3 +172,25 @@ def test_convert_output_is_deterministic(net, tmp_path):
     assert ecc_hw("convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", again).returncode == 0
     for file in sorted(net.iterdir()):
         assert file.read_bytes() == (again / file.name).read_bytes(), file.name
+
+
+def reseal(folder):
+    """Hash the arrays of ``folder`` into its manifest again, as a writer with a bug would."""
+    import hashlib
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in manifest["sha256"]:
+        manifest["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_weight_of_the_wrong_shape(net, tmp_path):
+    import shutil
+    copy = tmp_path / "net"
+    shutil.copytree(net, copy)
+    np.save(copy / "layer2_weight.npy", np.zeros((16, 8, 3), dtype=np.int64))
+    reseal(copy)
+    for command in (("evaluate", copy, "--data", BUNDLED_TEST, "--json", tmp_path / "r.json"),
+                    ("generate", copy, "-o", tmp_path / "rtl")):
+        assert_refused(ecc_hw(*command), "layer2_weight.npy: found int64 (16, 8, 3), expected int64 (16, 8, 3, 3)",
+                       output=tmp_path / "r.json")
+    assert not (tmp_path / "rtl").exists()

@@ -1,4 +1,5 @@
 """The parameter folder: round trip, determinism, variants, and refusal of damaged or future files."""
+import hashlib
 import json
 
 import numpy as np
@@ -97,5 +98,80 @@ def test_failed_save_leaves_nothing(tmp_path):
     net = random_network(2)
     net.layers[0].weight = None  # cannot be written
     with pytest.raises(ValueError, match="layer 1: weight is missing"):
+        params.save(net, tmp_path / "net")
+    assert list(tmp_path.iterdir()) == []
+
+
+def rewrite(folder, change):
+    """Apply ``change`` to the manifest of ``folder`` and seal it again (array hashes), as a writer with a bug
+    would: the checks after the hashes must catch what it wrote."""
+    manifest_path = folder / "manifest.json"
+    content = json.loads(manifest_path.read_text())
+    change(content)
+    for name in content["sha256"]:
+        content["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize("name, array, found", [
+    ("layer1_weight.npy", np.zeros((2, 2), dtype=np.int64), "found int64 (2, 2), expected int64 ("),
+    ("layer1_bias.npy", np.zeros(99, dtype=np.int64), "found int64 (99,), expected int64 ("),
+    ("layer2_weight.npy", "int32", "found int32 "),
+    ("layer1_float_weight.npy", np.zeros(3), "found float64 (3,), expected float64 ("),
+])
+def test_array_of_the_wrong_shape_or_dtype_is_refused(tmp_path, name, array, found):
+    net = random_network(5)
+    net.layers[0].float_weight, net.layers[0].float_bias = net.layers[0].weight / 2.0, net.layers[0].bias / 2.0
+    folder = tmp_path / "net"
+    params.save(net, folder)
+    if isinstance(array, str):
+        array = np.load(folder / name).astype(array)
+    np.save(folder / name, array)
+    rewrite(folder, lambda content: None)
+    with pytest.raises(ParamFileError) as refused:
+        params.load(folder)
+    message = str(refused.value)
+    assert message.startswith(str(folder / name)) and found in message and "\n" not in message
+
+
+def test_unknown_layer_kind_is_refused(tmp_path):
+    params.save(random_network(2), tmp_path / "net")
+    rewrite(tmp_path / "net", lambda content: content["layers"][0].update(kind="lstm"))
+    with pytest.raises(ParamFileError, match="layer 1: kind 'lstm' is not one of conv, dense, pool"):
+        params.load(tmp_path / "net")
+
+
+def test_geometry_that_does_not_fit_the_arrays_is_refused(tmp_path):
+    net = random_network(2)
+    params.save(net, tmp_path / "net")
+    rewrite(tmp_path / "net", lambda content: content["layers"][-1].update(output_shape=[99, 1, 1]))
+    last = len(net.layers)
+    with pytest.raises(ParamFileError, match=rf"layer{last}_weight.npy: found int64 \(4, \d+\), expected int64 \(99, "
+                                             rf"\d+\) for the weight of dense layer {last} in manifest.json"):
+        params.load(tmp_path / "net")
+
+
+def test_expected_shapes_of_every_kind():
+    conv, dense = random_network(3, conv_layers=1, with_pool=False).layers
+    assert params.expected_array_shapes(conv)["weight"] == conv.weight.shape
+    assert params.expected_array_shapes(dense) == {
+        "weight": (dense.output_shape[0], int(np.prod(dense.input_shape))), "bias": (dense.output_shape[0],),
+        "float_weight": (dense.output_shape[0], int(np.prod(dense.input_shape))),
+        "float_bias": (dense.output_shape[0],)}
+    pool = params.QuantLayer(kind="pool", input_shape=(3, 6, 6), output_shape=(3, 3, 3), weight=np.array(1),
+                             bias=np.zeros(3, dtype=np.int64), threshold=1, tre_charge=0,
+                             pool=params.Pool((2, 2), (2, 2)))
+    assert params.expected_array_shapes(pool)["weight"] == (1,)
+    assert params.expected_array_shapes(pool)["bias"] == (3,)
+
+
+def test_save_refuses_arrays_that_load_would_refuse(tmp_path):
+    net = random_network(2)
+    net.layers[0].bias = np.zeros(99, dtype=np.int64)
+    with pytest.raises(ValueError, match=r"layer 1 \(conv\): bias found int64 \(99,\), expected int64"):
+        params.save(net, tmp_path / "net")
+    net = random_network(2)
+    net.layers[0].kind = "lstm"
+    with pytest.raises(ValueError, match="layer 1: kind 'lstm' is not one of"):
         params.save(net, tmp_path / "net")
     assert list(tmp_path.iterdir()) == []
