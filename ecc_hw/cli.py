@@ -39,6 +39,7 @@ def _shape(text: str) -> tuple[int, int, int]:
 def _convert(args) -> None:
     from . import data, params
     from .convert import ConvertOptions, convert
+    from .input_range import calibration_warnings
 
     options = ConvertOptions(
         lambda_mode=args.lambda_mode, percentile=args.percentile, kappa=args.kappa, eta=args.eta,
@@ -50,6 +51,8 @@ def _convert(args) -> None:
         _convert_events(args, options)
         return
     x, _ = data.load_npz(args.calib, need_labels=False)
+    for warning in calibration_warnings(x, args.calib):
+        print(f"ecc-hw convert: warning: {warning}", file=sys.stderr)
     net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
     params.save(net, args.output)
     from rich.console import Console
@@ -100,6 +103,7 @@ def _evaluate(args) -> None:
     from rich.table import Table
 
     from . import data, evaluate, params
+    from .input_range import check_input_range
 
     net = params.load(args.net)
     if net.input_kind == InputKind.EVENTS:
@@ -113,6 +117,8 @@ def _evaluate(args) -> None:
         args.timesteps = args.timesteps or [net.timesteps]
     else:
         x, y = data.load_npz(args.data, input_shape=net.input_shape)
+        for warning in check_input_range(net, x, args.data):
+            print(f"ecc-hw evaluate: warning: {warning}", file=sys.stderr)
         if args.limit:
             x, y = x[:args.limit], y[:args.limit]
         args.timesteps = args.timesteps or [16, 32, 64, 128]

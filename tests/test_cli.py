@@ -194,3 +194,28 @@ def test_weight_of_the_wrong_shape(net, tmp_path):
         assert_refused(ecc_hw(*command), "layer2_weight.npy: found int64 (16, 8, 3), expected int64 (16, 8, 3, 3)",
                        output=tmp_path / "r.json")
     assert not (tmp_path / "rtl").exists()
+
+
+def test_signed_int8_calibration_warns_and_data_in_another_unit_is_refused(tmp_path):
+    """The measured case: int8 calibration for a model trained on 0..1, then 0..1 test data (SNN near chance)."""
+    archive = np.load(FIXTURES / "legacy_bn_folded.npz")
+    np.savez(tmp_path / "calib.npz", x=(archive["x"] * 255).astype(np.uint8).astype(np.int8))
+    converted = ecc_hw("convert", FIXTURES / "legacy_bn_folded.onnx", "--calib", tmp_path / "calib.npz",
+                       "-o", tmp_path / "net")
+    assert converted.returncode == 0, converted.stderr
+    warnings = [line for line in converted.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("ecc-hw convert: warning: ")
+    assert "calib.npz: x is int8 with negative values" in warnings[0]
+    assert_refused(ecc_hw("evaluate", tmp_path / "net", "--data", FIXTURES / "legacy_bn_folded.npz",
+                          "--json", tmp_path / "r.json"),
+                   "legacy_bn_folded.npz: x spans 0..1", "calibrated for -128..128 (signed input)",
+                   output=tmp_path / "r.json")
+
+
+def test_data_on_a_smaller_scale_warns_and_runs(net, tmp_path):
+    archive = np.load(BUNDLED_TEST)
+    np.savez(tmp_path / "dim.npz", x=archive["x"][:20] // 8, y=archive["y"][:20])
+    result = ecc_hw("evaluate", net, "--data", tmp_path / "dim.npz", "--timesteps", "8")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0].startswith("ecc-hw evaluate: warning: ")
+    assert "x spans 0..31, the parameters were calibrated for 0..255 (unsigned input)" in result.stderr
