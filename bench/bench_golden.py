@@ -211,10 +211,10 @@ def main(argv=None) -> int:
     for timesteps in args.timesteps:
         row = {"timesteps": timesteps, "ours": {}, "spikingjelly": {}}
         for (ours_key, net), (sj_key, snn) in zip(ours.items(), sj.items()):  # interleaved
-            seconds, predictions = timed(lambda: ours_run(net, x_test, timesteps), args.repeats)
+            seconds, predictions = timed(lambda net=net, t=timesteps: ours_run(net, x_test, t), args.repeats)
             row["ours"][ours_key] = {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                                      "images_per_s": n / seconds}
-            seconds, predictions = timed(lambda: sj_run(snn, x_test, timesteps), args.repeats)
+            seconds, predictions = timed(lambda snn=snn, t=timesteps: sj_run(snn, x_test, t), args.repeats)
             row["spikingjelly"][sj_key] = {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                                            "images_per_s": n / seconds}
         ours_seconds = sum(v["seconds"] for v in row["ours"].values())

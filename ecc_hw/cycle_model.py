@@ -44,8 +44,8 @@ holds as written (issue interval r = 1). With ``"spram"`` (the iCEBreaker's SB_S
 ported) every membrane, current and spike-buffer bank shares single-port SPRAMs, so each bank is read
 in one cycle and written in the next: the walkers issue one update every r = 2 cycles (an event of
 walk length L costs 2L cycles, its last update is issued 2L - 1 cycles after it is accepted), a fire
-sweep of D words lasts 2D + SPRAM_FIRE_OVERHEAD - 1 cycles (no extra read-data stage), and the clear phase writes the stacked banks one
-after the other: ``sum_n G_n H_n W_n`` cycles (``rtl_gen.spram_layout``).
+sweep of D words lasts 2D + SPRAM_FIRE_OVERHEAD - 1 cycles (no extra read-data stage), and the clear phase
+writes the stacked banks one after the other: ``sum_n G_n H_n W_n`` cycles (``rtl_gen.spram_layout``).
 """
 from __future__ import annotations
 
@@ -54,9 +54,11 @@ import numpy as np
 from .linear import LinearMap
 from .params import NetworkParams
 
-FIRE_OVERHEAD = 5      # start pulse cycle + two pipeline stages (read data registered) + the spike buffer's registered push + the state change
+# start pulse cycle + two pipeline stages (read data registered) + the spike buffer's registered push + the state change
+FIRE_OVERHEAD = 5
 SPRAM_FIRE_OVERHEAD = 3  # single-port banks: one pipeline stage (the next read follows the write)
-LANE_DRAIN = 6         # an update issued in cycle U leaves the walker in U + 1, is written in U + 5; the state changes in U + 6
+# an update issued in cycle U leaves the walker in U + 1, is written in U + 5; the state changes in U + 6
+LANE_DRAIN = 6
 SPRAM_LANE_DRAIN = 4   # single-port banks: no read-data stage in the lanes, written in U + 3
 READOUT_ENTRY = 1      # the cycle from the last integration to the first read
 READOUT_PER_NEURON = 3  # read address, registered read data, then the result word
