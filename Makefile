@@ -10,7 +10,7 @@ OUT := demo_out
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench bench-sim clean
+.PHONY: setup demo test lint bench bench-sim board clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,11 @@ demo: setup
 	  --timesteps 32 --json $(OUT)/verify.json
 	$(BIN)/ecc-hw build $(OUT)/mnist_net --board icebreaker --lanes 1 --timesteps 32 -o $(OUT)/icebreaker
 
-test: setup
+test: lint
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]' && $(BIN)/python -m pip install -q --no-deps spikingjelly==2.0.0

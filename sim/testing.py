@@ -1,8 +1,8 @@
 """Pytest support for the simulation tests (tests/test_sim_*.py): simulator checks and shared builds.
 
 A missing simulator skips a test locally and fails it under CI=true (CI must never pass by skipping).
-Builds are shared through a session-scoped cache keyed by design, and on disk by the Verilog's hash
-(``build/sim`` of the repository, or ``$ECC_HW_SIM_BUILD``).
+Builds are shared through a ``BenchCache`` keyed by design, and on disk by the Verilog's hash; the
+tests' fixtures (tests/conftest.py) choose its folder.
 """
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import pytest
 from .design import prepare_design
 from .network_bench import Bench, build
 from .simulators import SimulatorMissing, check_simulator
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def under_ci() -> bool:
@@ -31,14 +29,6 @@ def need_simulator(simulator: str) -> None:
         if under_ci():
             pytest.fail(f"CI=true and {missing}")
         pytest.skip(str(missing))
-
-
-@pytest.fixture(scope="session")
-def sim_build_root() -> Path:
-    """The on-disk build cache of the simulation tests (created)."""
-    root = Path(os.environ.get("ECC_HW_SIM_BUILD", REPO / "build" / "sim"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 class BenchCache:
@@ -57,9 +47,3 @@ class BenchCache:
             design = prepare_design(params, lanes, timesteps, self.root, memory)
             self.benches[index] = Bench(build(design, simulator, self.root))
         return self.benches[index]
-
-
-@pytest.fixture(scope="session")
-def bench_cache(sim_build_root) -> BenchCache:
-    """The session's ``BenchCache``."""
-    return BenchCache(sim_build_root)

@@ -23,7 +23,7 @@ from ecc_hw.sim import hdl
 from ecc_hw.sim.network_bench import SPRAM_MODEL, VERILATOR_ARGS
 from ecc_hw.sim.runner import build_hdl, digest, run_cocotb
 from ecc_hw.sim.simulators import SIMULATORS, icarus_copy
-from ecc_hw.sim.testing import need_simulator, sim_build_root  # noqa: F401 (fixture)
+from ecc_hw.sim.testing import need_simulator
 
 LANES = 2
 CLOCKS_PER_BIT = 4

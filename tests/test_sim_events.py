@@ -21,7 +21,7 @@ from ecc_hw.testing import random_event_inputs, random_event_network
 from ecc_hw.sim.check import VerificationFailed
 from ecc_hw.sim.network_tb import Stimulus
 from ecc_hw.sim.verify import verify
-from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.testing import need_simulator
 
 EVENT_CNN = data.PACKAGE_DATA / "events" / "events_cnn.onnx"
 STIMULI = (Stimulus(1, 0, 0), Stimulus(2, 128, 128), Stimulus(3, 250, 200))

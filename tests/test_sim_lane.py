@@ -7,7 +7,7 @@ import pytest
 from ecc_hw.sim.check import VerificationFailed
 from ecc_hw.sim.lane_bench import run_lane_bench
 from ecc_hw.sim.lane_harness import LaneConfig
-from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.testing import need_simulator
 
 
 def random_config(seed: int, lanes: int, value_bits: int = 0) -> LaneConfig:

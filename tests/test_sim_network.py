@@ -15,7 +15,7 @@ from ecc_hw.sim import network_bench
 from ecc_hw.sim.check import VerificationFailed
 from ecc_hw.sim.network_tb import Stimulus
 from ecc_hw.sim.verify import verify
-from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
+from ecc_hw.sim.testing import need_simulator
 
 STIMULUS = Stimulus(seed=4, idle=64, stall=80)
 

@@ -13,7 +13,6 @@ from ecc_hw.testing import random_inputs, random_radix_network
 from ecc_hw.sim.check import VerificationFailed
 from ecc_hw.sim.network_tb import Stimulus
 from ecc_hw.sim.verify import verify
-from ecc_hw.sim.testing import bench_cache, need_simulator, sim_build_root  # noqa: F401 (fixtures)
 
 STIMULUS = Stimulus(seed=5, idle=64, stall=80)
 
