@@ -222,7 +222,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
           baud: int | None = None, console=None, memory: str | None = None) -> dict:
     """Build ``net`` for ``board_name`` into ``out``; return the report (also OUT/report.json).
     ``memory``: the banks' memory; default the board's first that the network fits."""
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"   # deterministic Verilog (TOOLCHAIN item 3)
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"   # deterministic Verilog (Amaranth uses a Yosys on PATH otherwise)
     from ecc_hw import params as params_mod
 
     from .top import BoardTop

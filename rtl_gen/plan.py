@@ -3,7 +3,7 @@
 Pure Python (numpy), no Amaranth: everything here is decided before elaboration, and anything the
 hardware cannot implement raises a one-line :class:`~rtl_gen.errors.HardwareError`.
 
-Banking (HARDWARE.md): output channel ``co`` of a layer lives in lane ``co % P`` at group
+Banking (docs/hardware.md): output channel ``co`` of a layer lives in lane ``co % P`` at group
 ``g = co // P``; a neuron (co, y, x) has the lane-local address ``g * H * W + y * W + x``.
 A dense layer is treated as a convolution whose kernel covers its whole pooled input map
 (output 1 x 1), so one fan-out walker serves both kinds.

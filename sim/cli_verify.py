@@ -8,6 +8,7 @@ mismatch; bad input raises ``UserError`` (one line, status 2).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from .verify import verify
 
 
 def _inputs(net, args) -> np.ndarray:
-    """The first ``args.n`` inputs of ``args.data`` as the golden model takes them."""
+    """The first ``args.n`` inputs of ``args.data`` as the golden model takes them; image data whose range
+    does not match the calibration's is refused, or warned about on stderr (``ecc_hw.input_range``)."""
     from ecc_hw import data, golden
+    from ecc_hw.input_range import check_input_range
 
     if net.input_kind == "events":     # event files or an event .npz, binned as the golden model takes them
         from ecc_hw.events.preprocess import EventConfig, load_any
@@ -30,6 +33,8 @@ def _inputs(net, args) -> np.ndarray:
         recordings = load_any(args.data, tuple(net.events["sensor"])).limit(args.n)
         return recordings.spike_frames(EventConfig.from_json(net.events), net.timesteps).astype(np.int64)
     x, _ = data.load_npz(args.data, need_labels=False, input_shape=net.input_shape)
+    for warning in check_input_range(net, x, args.data):
+        print(f"ecc-hw verify: warning: {warning}", file=sys.stderr)
     return golden.quantize_input(net, x[:args.n])
 
 
@@ -41,10 +46,10 @@ def run(args) -> int:
 
     net = params_io.load(args.net)
     if args.n < 1:
-        raise UserError(f"-n must be >= 1, got {args.n}")
+        raise UserError(f"must be >= 1, got {args.n}", field="n")
     for name in ("idle", "stall"):
         if not 0 <= getattr(args, name) <= 256:
-            raise UserError(f"--{name} must be in 0..256 (a probability in 1/256), got {getattr(args, name)}")
+            raise UserError(f"must be in 0..256 (a probability in 1/256), got {getattr(args, name)}", field=name)
     x_q = _inputs(net, args)
     stimulus = Stimulus(args.seed, args.idle, args.stall)
     build_root = Path(args.build_dir) if args.build_dir else None
