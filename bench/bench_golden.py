@@ -20,7 +20,8 @@ a shared machine evenly; "img/s" per side is all images of both modes over the s
 ratio is ours / SpikingJelly from the same run.
 
 Needs the bench extra: torch==2.13.0, onnxruntime, and ``pip install --no-deps spikingjelly==2.0.0``
-plus tqdm, loguru, requests (SpikingJelly 2.0.0 is installed without its dependencies: they pull torchvision builds that fail beside torch 2.13).
+plus tqdm, loguru, requests (SpikingJelly 2.0.0 is installed without its dependencies: they pull torchvision
+builds that fail beside torch 2.13).
 """
 from __future__ import annotations
 
