@@ -1,6 +1,6 @@
 """``ecc-hw train`` and ecc_hw.architectures: the bundled architectures, the digit loader, the package-only path.
 
-The torch tests skip without the ``train`` extra; the loader's refusal needs numpy only.
+torch comes with the dev extra (``make test``); the loader's refusal needs numpy only.
 """
 import json
 
@@ -61,7 +61,6 @@ def test_split_is_the_bundled_one():
 
 @pytest.mark.parametrize("act, name", [("relu", "relu"), ("relu6", "relu6"), ("clip", "clip"), ("qcfs", "qcfs16")])
 def test_architectures_match_the_bundled_models(act, name):
-    pytest.importorskip("torch")
     model = architectures.build_model(act=act)
     assert _torch_shapes(model) == _initializer_shapes(data.PACKAGE_DATA / "methods" / f"{name}.onnx")
     if act == "relu":
@@ -71,7 +70,6 @@ def test_architectures_match_the_bundled_models(act, name):
 
 
 def test_train_reads_the_digits_folder_and_exports_qcfs(tmp_path):
-    pytest.importorskip("torch")
     from ecc_hw import train
 
     digits = _fake_digits(tmp_path / "digits")
