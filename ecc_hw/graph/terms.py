@@ -159,21 +159,28 @@ def _pooled_head(term: Term, name: str, pool: Pool) -> Term:
     return replace(term, geometry=head, weight=pooled.reshape(inputs, -1).T, nodes=term.nodes + (name,), head=name)
 
 
+def _compose_pools(first: Pool | None, second: Pool) -> Pool:
+    """One pool for ``second`` after ``first``: exact because every pool has stride = kernel (floor mode)."""
+    if first is None:
+        return second
+    kernel = (first.kernel[0] * second.kernel[0], first.kernel[1] * second.kernel[1])
+    return Pool(kernel, kernel)
+
+
 def avg_pool(expr: Expr, name: str, pool: Pool) -> Expr:
-    """An AvgPool2d (kernel, stride) applied to ``expr`` (docs/arithmetic.md 1.2, 5.1)."""
+    """An AvgPool2d (kernel = stride) applied to ``expr`` (docs/arithmetic.md 1.2, 5.1): composed into
+    an identity or 1x1 conv term (in front of the conv), or, after any other map, into a dense head."""
     area = pool.kernel[0] * pool.kernel[1]
     terms = []
     for term in expr.terms:
         geometry = term.geometry
         pointwise = (geometry.kind == "conv" and geometry.kernel == (1, 1) and geometry.stride == (1, 1)
                      and geometry.padding == (0, 0, 0, 0))
-        if geometry.pool is None and (geometry.kind == "identity" or pointwise):
+        if geometry.kind == "identity" or pointwise:
+            combined = _compose_pools(geometry.pool, pool)
             channels, height, width = geometry.output_shape
-            moved = replace(geometry, pool=pool, output_shape=(channels, *pool.output_hw(height, width)))
+            moved = replace(geometry, pool=combined, output_shape=(channels, *pool.output_hw(height, width)))
             terms.append(replace(term, geometry=moved, weight=term.weight / area, nodes=term.nodes + (name,)))
-        elif geometry.kind == "identity":
-            raise CompositionError(f"'{name}' pools a tensor that is already average-pooled; two pools in a row "
-                                   "are not supported")
         else:
             terms.append(_pooled_head(term, name, pool))
     bias = sum_pool(expr.bias[None], pool)[0] / area
