@@ -84,6 +84,18 @@ class OnnxNet:
         return Path(path)
 
 
+def graph_of(net: OnnxNet, output: str, tmp_path: Path, name: str = "tiny"):
+    """The ``ecc_hw.graph.ir.Graph`` of the saved net (no passes run)."""
+    from ecc_hw.graph.ir import load_graph
+
+    return load_graph(net.save(tmp_path / f"{name}.onnx", output))
+
+
+def ops(graph) -> list[str]:
+    """The op of every node, in order."""
+    return [node.op for node in graph.nodes]
+
+
 def onnxruntime_output(path: Path, x: np.ndarray) -> np.ndarray:
     """The model's output for a batch, one image at a time (the tiny graphs have a fixed batch of 1), flattened."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
