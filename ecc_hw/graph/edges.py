@@ -120,6 +120,12 @@ def _value(built: _Built, graph: Graph, node: Node, values: dict) -> Expr:
 def build_network(graph: Graph) -> GraphNetwork:
     """The GraphNetwork of a canonical graph (after the layout pass): layers 1..N-1 in node order, the
     max-pool nodes, and the output layer N made of the graph output's expression."""
+    final = graph.producers.get(graph.output)
+    if final is None:
+        graph.fail(None, "the graph output is the input itself; there is no layer")
+    if final.op in ("Activation", "MaxPool2d"):
+        graph.fail(final, "produces the graph output; the logits must come from a linear node such as Conv or Gemm, "
+                          "followed at most by Softmax (docs/arithmetic.md 0)")
     built = _Built()
     values = {graph.input: terms.source_expr(NETWORK_INPUT, graph.input_spec.shape)}
     for node in graph.nodes:
@@ -127,12 +133,6 @@ def build_network(graph: Graph) -> GraphNetwork:
             values[node.output] = _value(built, graph, node, values)
         except CompositionError as error:
             graph.fail(node, str(error))
-    final = graph.producers.get(graph.output)
-    if final is None:
-        graph.fail(None, "the graph output is the input itself; there is no layer")
-    if final.op in ("Activation", "MaxPool2d"):
-        graph.fail(final, "produces the graph output; the logits must come from a linear node such as Conv or Gemm, "
-                          "followed at most by Softmax (docs/arithmetic.md 0)")
     if not built.layers:
         graph.fail(None, "the network has no ReLU; it needs at least one spiking layer before the output layer")
     try:
