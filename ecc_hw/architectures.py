@@ -114,3 +114,91 @@ def split_indices(n: int = N_TRAIN + N_HELD_OUT, seed: int = SPLIT_SEED) -> tupl
     """Seeded split of the npm digits: (train indices, held-out indices)."""
     perm = np.random.default_rng(seed).permutation(n)
     return perm[:N_TRAIN], perm[N_TRAIN:N_TRAIN + N_HELD_OUT]
+
+
+# Fashion-MNIST (ecc_hw/data/fashion/, tools/prepare_fashion.py, tools/train_fashion.py): small networks of
+# the shapes the graph IR converts beyond the two-conv chain above. Every one takes raw 0..255 pixels as
+# float32 (N,1,28,28) and divides them by 255 as its first op (a constant Div node in ONNX).
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+FASHION_ARCHITECTURES = ("vgg", "resnet", "densenet", "maxpool", "depthwise")
+
+
+def build_fashion_model(arch: str, act: str = "relu", levels: int = 4):
+    """One of the ``FASHION_ARCHITECTURES``, on raw 0..255 input (x / 255 first), with 10 logits out.
+
+    Every convolution is followed by BatchNorm2d, and then by the activation except the second conv of a
+    residual block and its projection, which are summed first (``act``: ``relu``, or ``qcfs``:
+    ``activation_modules()``'s QCFS with ``levels`` levels and a trainable clip per activation):
+    - ``vgg``: 5 convs 3x3 (8, 16, 16, 32, 32 channels), AvgPool2d(2) after the 1st, 3rd and 5th;
+      Flatten, Linear(288, 10).
+    - ``resnet``: stem conv 8; three basic blocks (two convs 3x3, act(main + shortcut)) of 8, 16, 32
+      channels, the 2nd and 3rd with stride 2 and a projection shortcut (conv 1x1 stride 2 + BN);
+      global average pool, Linear(32, 10).
+    - ``densenet``: stem conv 8, AvgPool2d(2); two dense blocks of 3 layers (each appends 8 channels:
+      Concat(x, act(BN(conv 3x3(x))))) around a transition (conv 1x1 32 -> 16, AvgPool2d(2));
+      AvgPool2d(2), Flatten, Linear(360, 10).
+    - ``maxpool``: 3 convs 3x3 (16, 32, 32), MaxPool2d(2) after each; Flatten, Linear(288, 10).
+    - ``depthwise``: stem conv 16, AvgPool2d(2); two depthwise-separable blocks (depthwise conv 3x3,
+      groups = channels, then pointwise conv 1x1; 16 -> 32 -> 32) with AvgPool2d(2) between them;
+      AvgPool2d(2), Flatten, Linear(288, 10).
+    """
+    import torch
+    from torch import nn
+
+    if arch not in FASHION_ARCHITECTURES:
+        raise ValueError(f"unknown Fashion-MNIST architecture '{arch}' (one of {', '.join(FASHION_ARCHITECTURES)})")
+    if act not in ("relu", "qcfs"):
+        raise ValueError(f"activation '{act}': relu or qcfs")
+    _, QCFS, _ = activation_modules()
+
+    def activation():
+        return nn.ReLU() if act == "relu" else QCFS(levels)
+
+    def conv(cin, cout, k=3, stride=1, groups=1):
+        return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups), nn.BatchNorm2d(cout),
+                activation()]
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x / 255.0
+
+    class Residual(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.main = nn.Sequential(*conv(cin, cout, stride=stride), nn.Conv2d(cout, cout, 3, padding=1),
+                                      nn.BatchNorm2d(cout))
+            self.shortcut = (nn.Identity() if stride == 1 and cin == cout else
+                             nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride), nn.BatchNorm2d(cout)))
+            self.act = activation()
+
+        def forward(self, x):
+            return self.act(self.main(x) + self.shortcut(x))
+
+    class DenseLayer(nn.Module):
+        def __init__(self, cin, growth):
+            super().__init__()
+            self.body = nn.Sequential(*conv(cin, growth))
+
+        def forward(self, x):
+            return torch.cat([x, self.body(x)], dim=1)
+
+    if arch == "vgg":
+        body = [*conv(1, 8), nn.AvgPool2d(2), *conv(8, 16), *conv(16, 16), nn.AvgPool2d(2), *conv(16, 32),
+                *conv(32, 32), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(32 * 3 * 3, 10)]
+    elif arch == "resnet":
+        body = [*conv(1, 8), Residual(8, 8, 1), Residual(8, 16, 2), Residual(16, 32, 2), nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(), nn.Linear(32, 10)]
+    elif arch == "densenet":
+        body = [*conv(1, 8), nn.AvgPool2d(2), DenseLayer(8, 8), DenseLayer(16, 8), DenseLayer(24, 8),
+                *conv(32, 16, k=1), nn.AvgPool2d(2), DenseLayer(16, 8), DenseLayer(24, 8), DenseLayer(32, 8),
+                nn.AvgPool2d(2), nn.Flatten(), nn.Linear(40 * 3 * 3, 10)]
+    elif arch == "maxpool":
+        body = [*conv(1, 16), nn.MaxPool2d(2), *conv(16, 32), nn.MaxPool2d(2), *conv(32, 32), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(32 * 3 * 3, 10)]
+    else:
+        body = [*conv(1, 16), nn.AvgPool2d(2), *conv(16, 16, groups=16), *conv(16, 32, k=1), nn.AvgPool2d(2),
+                *conv(32, 32, groups=32), *conv(32, 32, k=1),
+                nn.AvgPool2d(2), nn.Flatten(), nn.Linear(32 * 3 * 3, 10)]
+    return nn.Sequential(Scale(), *body)
