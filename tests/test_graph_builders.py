@@ -48,10 +48,11 @@ class OnnxNet:
         """Seeded normal weights."""
         return self.rng.normal(0.0, scale, size=shape)
 
-    def conv(self, x, c_in, c_out, k=3, stride=1, pad=None, groups=1, dilation=1, bias=True, name=None, rank=2):
+    def conv(self, x, c_in, c_out, k=3, stride=1, pad=None, groups=1, dilation=1, bias=True, name=None, rank=2,
+             scale=0.5):
         """A Conv with seeded weights (``pad`` defaults to k // 2 on every side)."""
         pad = k // 2 if pad is None else pad
-        inputs = [x, self.const(self.weights(c_out, c_in // groups, *(k,) * rank))]
+        inputs = [x, self.const(self.weights(c_out, c_in // groups, *(k,) * rank, scale=scale))]
         if bias:
             inputs.append(self.const(self.weights(c_out, scale=0.1)))
         return self.node("Conv", inputs, name, kernel_shape=[k] * rank, strides=[stride] * rank, pads=[pad] * 2 * rank,

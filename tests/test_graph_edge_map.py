@@ -44,7 +44,9 @@ def reference(geometry, weight, row):
         return loop_conv(maps, weight, geometry).reshape(-1)
     if geometry.kind == "dense":
         return weight @ maps.reshape(-1)
-    return (maps * weight[:, None, None]).reshape(-1)
+    out = np.zeros(geometry.output_shape)
+    out[geometry.channel_offset:geometry.channel_offset + len(maps)] = maps * weight[:, None, None]
+    return out.reshape(-1)
 
 
 GEOMETRIES = [
@@ -56,6 +58,7 @@ GEOMETRIES = [
     Geometry("dense", (2, 3, 3), (2, 2, 2)),
     Geometry("identity", (3, 7, 7), (3, 2, 2), Pool((3, 3), (3, 3))),
     Geometry("identity", (3, 4, 4), (3, 4, 4)),
+    Geometry("identity", (2, 4, 4), (5, 2, 2), Pool((2, 2), (2, 2)), channel_offset=3),
 ]
 
 

@@ -128,3 +128,16 @@ def test_the_output_layer_may_have_several_edges(tmp_path):
     network = converted(net, logits, tmp_path)
     assert [e.source for e in network.output_layer.edges] == [Source(LAYER, 1), Source(LAYER, 2)]
     assert not network.output_layer.spiking and network.output_layer.index == 3
+
+
+def test_a_concat_of_activations_added_to_a_layer_becomes_identity_edges_at_channel_offsets(tmp_path):
+    net = OnnxNet()
+    a = stem(net, 3)
+    b = net.node("Relu", [net.conv(a, 3, 2)], name="b")
+    joined = net.node("Concat", [a, b], axis=1)
+    total = net.node("Add", [net.conv(joined, 5, 5, name="c"), joined])
+    network = converted(net, head(net, net.node("Relu", [net.bn(total, 5)]), 180), tmp_path)
+    identities = [e for e in network.layer(3).edges if e.geometry.kind == "identity"]
+    assert [(e.source, e.geometry.channel_offset, e.weight.shape) for e in identities] == [
+        (Source(LAYER, 1), 0, (3,)), (Source(LAYER, 2), 3, (2,))]
+    assert all(e.geometry.output_shape == (5, 6, 6) for e in identities)

@@ -45,7 +45,10 @@ class EdgeMap:
         if self.geometry.kind == "dense":
             return maps.reshape(len(x), -1) @ weight.T
         if self.geometry.kind == "identity":
-            return (maps * weight[None, :, None, None]).reshape(len(x), -1)
+            out = np.zeros((len(x), *self.geometry.output_shape), dtype=dtype)
+            offset = self.geometry.channel_offset
+            out[:, offset:offset + maps.shape[1]] = maps * weight[None, :, None, None]
+            return out.reshape(len(x), -1)
         return self._conv(maps, weight)
 
     def _conv(self, maps: np.ndarray, weight: np.ndarray) -> np.ndarray:

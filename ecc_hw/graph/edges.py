@@ -42,7 +42,7 @@ def _layer_parts(expr: Expr, output: bool):
     if not expr.terms:
         raise CompositionError("its value does not depend on the input")
     for term in expr.terms:
-        if term.channels != (0, expr.shape[0]):
+        if term.linear and term.channels != (0, expr.shape[0]):
             raise CompositionError("applies to a Concat of pre-activations (Inception style), which is not supported; "
                                    "concatenate activations instead" if not output else
                                    "the output is a Concat of pre-activations, which is not supported")
@@ -51,7 +51,15 @@ def _layer_parts(expr: Expr, output: bool):
                                    "only a 1x1, stride-1, unpadded conv composes with a pool (docs/arithmetic.md 5.1)")
     if len({term.source.kind == INPUT for term in expr.terms}) > 1:
         raise CompositionError("mixes the network input with spiking sources in one layer, which is not supported")
-    return terms.merged_edges(expr.terms), terms.layer_bias(expr.bias)
+    return terms.merged_edges(tuple(_into_layer(term, expr.shape) for term in expr.terms)), terms.layer_bias(expr.bias)
+
+
+def _into_layer(term: terms.Term, shape: tuple[int, int, int]) -> terms.Term:
+    """An identity term from one part of a Concat as an identity map into the whole layer, at its channel offset."""
+    if term.linear or term.channels == (0, shape[0]):
+        return term
+    geometry = replace(term.geometry, output_shape=shape, channel_offset=term.channels[0])
+    return replace(term, geometry=geometry, channels=(0, shape[0]))
 
 
 def _spiking_layer(built: _Built, node: Node, expr: Expr) -> Expr:

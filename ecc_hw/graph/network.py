@@ -45,7 +45,9 @@ class Geometry:
     1/area is in the weights), then applies: conv, weights (C_out, C_in / groups, kh, kw) over the
     pooled map with ``stride``, ``padding`` (top, left, bottom, right), ``dilation`` and ``groups``;
     dense, weights (neurons of ``output_shape``, C * H * W of the pooled map), both channel-major;
-    identity, one gain per channel (C,). ``output_shape`` is the (C, H, W) of the layer it feeds.
+    identity, one gain per source channel (C,), source channel c feeding the layer's channel
+    ``channel_offset + c`` (the offset is not 0 only for one part of a Concat). ``output_shape`` is the
+    (C, H, W) of the layer it feeds.
     """
 
     kind: str
@@ -57,6 +59,7 @@ class Geometry:
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
+    channel_offset: int = 0
 
     @property
     def pooled_shape(self) -> tuple[int, int, int]:
