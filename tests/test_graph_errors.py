@@ -134,3 +134,11 @@ def test_a_network_without_relu_is_refused(tmp_path):
     path = net.save(tmp_path / "linear.onnx", no_relu(net))
     with pytest.raises(UserError, match="the network has no ReLU"):
         convert_graph(path)
+
+
+def test_a_cast_of_the_data_is_refused(tmp_path):
+    net = OnnxNet()
+    cast = net.node("Cast", ["x"], name="cast", to=1)
+    path = net.save(tmp_path / "cast.onnx", flat_head(net, relu_conv(net, cast, 2, 3), 108))
+    with pytest.raises(UserError, match="node 'cast' \\(Cast\\): op Cast is only supported on constants"):
+        convert_graph(path)

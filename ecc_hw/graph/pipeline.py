@@ -21,8 +21,10 @@ def check_supported(graph: Graph) -> Graph:
     """The graph unchanged when every node left after constant folding has a supported op; else an error
     naming the first node that does not (and the supported ops)."""
     for node in graph.nodes:
-        if node.op not in SUPPORTED_OPS or node.op in fold_constants.HANDLES:
-            graph.fail(node, f"op {node.op} is not supported on the data path (supported: {', '.join(SUPPORTED_OPS)})")
+        if node.op in fold_constants.HANDLES:
+            graph.fail(node, f"op {node.op} is only supported on constants and tensor shapes, not on the data")
+        if node.op not in SUPPORTED_OPS:
+            graph.fail(node, f"op {node.op} is not supported (supported: {', '.join(SUPPORTED_OPS)})")
     return graph
 
 
