@@ -100,10 +100,12 @@ def test_input_normalisation_before_a_padded_conv_gives_a_per_neuron_bias(tmp_pa
     assert np.all(np.abs(bias[:, 0, 0] - bias[:, 2, 2]) > 1e-9)
 
 
-def test_a_relu_of_activations_is_not_a_new_layer(tmp_path):
+def test_every_relu_is_a_spiking_layer_even_over_activations(tmp_path):
     net = OnnxNet()
     network = converted(net, head(net, net.node("Relu", [stem(net)]), 108), tmp_path)
-    assert len(network.layers) == 2
+    assert len(network.layers) == 3
+    (edge,) = network.layer(2).edges
+    assert (edge.source, edge.geometry.kind, edge.nominal_fan_in) == (Source(LAYER, 1), "identity", 1)
 
 
 def test_a_maxpool_over_a_concat_is_one_node_per_part(tmp_path):

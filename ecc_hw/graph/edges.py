@@ -1,10 +1,10 @@
 """The edge builder: a canonical graph becomes a ``GraphNetwork`` (docs/arithmetic.md 5.1, 5.4).
 
-Nodes are read in order, each tensor's value kept as an ``Expr`` (``ecc_hw.graph.terms``). An
-Activation closes a spiking layer: its expression's terms become the layer's edges (merged where
-source and geometry agree), its bias the layer's ``b_n``, and the tensor becomes that layer's
-activation. A MaxPool2d over activations becomes one max-pool node per Concat part. The graph output's
-expression becomes the output layer N.
+Nodes are read in order, each tensor's value kept as an ``Expr`` (``ecc_hw.graph.terms``). Every
+Activation (ReLU or clipped ReLU, even one over activations) closes a spiking layer: its expression's
+terms become the layer's edges (merged where source and geometry agree), its bias the layer's
+``b_n``, and the tensor becomes that layer's activation. A MaxPool2d over activations becomes one
+max-pool node per Concat part. The graph output's expression becomes the output layer N.
 """
 from __future__ import annotations
 
@@ -64,8 +64,6 @@ def _into_layer(term: terms.Term, shape: tuple[int, int, int]) -> terms.Term:
 
 def _spiking_layer(built: _Built, node: Node, expr: Expr) -> Expr:
     clip = node.attributes["clip"]
-    if clip is None and _is_activation(expr):
-        return expr  # a ReLU of activations changes nothing
     edges, bias = _layer_parts(expr, output=False)
     index = len(built.layers) + 1
     built.layers.append(Layer(index, node.name, expr.shape, bias, edges, spiking=True, clip=clip))
