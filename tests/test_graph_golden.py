@@ -1,0 +1,101 @@
+"""The integer graph network (ecc_hw.graph.golden, docs/arithmetic.md 5.5) against the plain-loop reference of
+tests/graph_reference.py: random small DAGs (residual Adds, Concats, max pools, grouped convs) and the bundled
+Fashion-MNIST models on a few images."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graph_reference import golden_graph_loop
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_graph_property import BLOCKS, Builder
+
+from ecc_hw.errors import UserError
+from ecc_hw.graph.calibrate import calibrate
+from ecc_hw.graph.golden import run_graph, source_fan_outs
+from ecc_hw.graph.network import LAYER, MAX_POOL, Source
+from ecc_hw.graph.pipeline import convert_graph
+from ecc_hw.graph.pooling import max_pool
+from ecc_hw.graph.quantise import quantise_graph
+from ecc_hw.variants import TreMode
+
+FASHION = Path(__file__).parents[1] / "ecc_hw" / "data" / "fashion"
+FASHION_LEGACY = ("vgg", "maxpool", "depthwise", "resnet", "resnet_qcfs4", "densenet")
+
+
+def assert_matches_reference(graph, x_q, timesteps, tre_mode=TreMode.SPREAD):
+    result = run_graph(graph, x_q, timesteps, tre_mode, record_spikes=True)
+    for image, row in enumerate(x_q):
+        expected = golden_graph_loop(graph, row, timesteps, initial_charge=tre_mode == TreMode.INITIAL)
+        assert result.output_membrane[image].tolist() == expected["output_membrane"]
+        assert result.spike_counts[image].tolist() == expected["spike_counts"]
+        assert result.pool_spike_counts[image].tolist() == expected["pool_spike_counts"]
+        assert int(result.synops[image]) == expected["synops"]
+        for source, steps in expected["trains"].items():
+            np.testing.assert_array_equal(result.spikes[source][:, image], np.array(steps, dtype=bool))
+    np.testing.assert_array_equal(result.predictions, np.argmax(result.output_membrane, axis=1))
+    return result
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), size=st.integers(3, 6), blocks=st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=3),
+       weight_bits=st.integers(3, 8), timesteps=st.integers(1, 6), tre_mode=st.sampled_from(list(TreMode)),
+       mode=st.sampled_from(["max", "percentile"]))
+def test_random_dags_match_the_plain_loop_reference(tmp_path, data, size, blocks, weight_bits, timesteps, tre_mode,
+                                                    mode):
+    builder = Builder(data, size)
+    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
+    builder.channels = 3
+    for kind in blocks:
+        builder.block(kind)
+    network = convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+    x = np.random.default_rng(data.draw(st.integers(0, 9))).normal(size=(6, 2, size, size))
+    try:
+        lambdas = calibrate(network, x, mode, 99.0)
+        graph = quantise_graph(network, lambdas, weight_bits=weight_bits, input_bits=6)
+    except UserError:  # a dead layer or all-zero weights on random data
+        assume(False)
+    assert_matches_reference(graph, graph.quantise_input(x[:2]), timesteps, tre_mode)
+
+
+@pytest.mark.parametrize("name", FASHION_LEGACY)
+def test_fashion_models_match_the_reference(name):
+    network = convert_graph(FASHION / f"{name}.onnx")
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:100].astype(np.float64)
+    graph = quantise_graph(network, calibrate(network, calibration))
+    x_q = graph.quantise_input(np.load(FASHION / "fashion_test.npz")["x"][:1].astype(np.float64))
+    result = assert_matches_reference(graph, x_q, 3)
+    assert result.spike_counts.sum() > 0
+
+
+def test_max_pool_nodes_send_their_running_maximum():
+    network = convert_graph(FASHION / "maxpool.onnx")
+    assert network.max_pools
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:50].astype(np.float64)
+    graph = quantise_graph(network, calibrate(network, calibration))
+    result = run_graph(graph, graph.quantise_input(calibration[:4]), 8, record_spikes=True)
+    for pool in network.max_pools:
+        sent = result.spikes[Source(MAX_POOL, pool.index)].astype(np.int64).sum(axis=0)
+        counts = result.spikes[Source(LAYER, pool.source.index)].astype(np.int64).sum(axis=0)
+        np.testing.assert_array_equal(sent, max_pool(pool, counts))
+
+
+def test_synops_are_spikes_times_fan_outs_over_every_edge_leaving():
+    network = convert_graph(FASHION / "resnet.onnx")
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:50].astype(np.float64)
+    graph = quantise_graph(network, calibrate(network, calibration))
+    result = run_graph(graph, graph.quantise_input(calibration[:2]), 4, record_spikes=True)
+    fan_outs = source_fan_outs(graph)
+    expected = sum(result.spikes[source].astype(np.int64).sum(axis=0) @ fan_outs[source]
+                   for source in result.spikes if source in fan_outs)
+    np.testing.assert_array_equal(result.synops, expected)
+    readers = {edge.source for layer in graph.layers for edge in layer.edges}
+    assert any(len([e for layer in graph.layers for e in layer.edges if e.source == s]) > 1 for s in readers)
+
+
+def test_timesteps_must_be_positive():
+    network = convert_graph(FASHION / "vgg.onnx")
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:20].astype(np.float64)
+    graph = quantise_graph(network, calibrate(network, calibration))
+    with pytest.raises(ValueError, match="timesteps must be >= 1"):
+        run_graph(graph, graph.quantise_input(calibration[:1]), 0)
