@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ecc_hw.errors import UserError
+from ecc_hw.variants import InputKind
 
 from .targets import BOARDS, Board, BoardWrapper
 
@@ -231,7 +232,7 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         raise UserError(f"unknown board {board_name!r} (choose from {', '.join(BOARDS)})")
     board = BOARDS[board_name]
     params = params_mod.load(net)
-    if params.input_kind == "events":
+    if params.input_kind == InputKind.EVENTS:
         raise UserError(f"{net}: event input runs in simulation only (ecc-hw verify); the boards' UART "
                         "framing carries images")
     plan, prediction = choose_memory(board, params, lanes, timesteps, memory)   # before anything is written

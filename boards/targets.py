@@ -19,6 +19,8 @@ from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
+from ecc_hw.variants import Memory
+
 
 @dataclass(frozen=True)
 class Board:
@@ -34,7 +36,7 @@ class Board:
     bram_bits: int                  # bits per block RAM
     bram_shapes: tuple              # (depth, width) configurations of one block RAM
     labels: dict = field(default_factory=dict)   # resource -> column label
-    memories: tuple = ("bram",)     # the banks' memories (rtl_gen.plan.make_plan), in order of preference
+    memories: tuple = (Memory.BRAM,)     # the banks' memories (rtl_gen.plan.make_plan), in order of preference
 
     def platform(self):
         if self.name == "icebreaker":
@@ -54,7 +56,7 @@ BOARDS = {
         limits={"lut": 5280, "ff": 5280, "lc": 5280, "bram": 30, "spram": 4, "dsp": 8},
         bram_bits=4096, bram_shapes=((256, 16), (512, 8), (1024, 4), (2048, 2)),
         labels={"lc": "LC", "bram": "BRAM (4 kbit)", "spram": "SPRAM (256 kbit)", "dsp": "DSP"},
-        memories=("bram", "spram")),
+        memories=(Memory.BRAM, Memory.SPRAM)),
     "ulx3s-85f": Board(
         name="ulx3s-85f", title="ULX3S 85F (ECP5 LFE5U-85F)", device="LFE5U-85F-6BG381C", family="ecp5",
         board_clock_mhz=25.0, default_clock_mhz=62.5, baud=1_000_000,

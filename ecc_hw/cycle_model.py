@@ -53,6 +53,7 @@ import numpy as np
 
 from .linear import LinearMap
 from .params import NetworkParams
+from .variants import InputKind, Memory
 
 # start pulse cycle + two pipeline stages (read data registered) + the spike buffer's registered push + the state change
 FIRE_OVERHEAD = 5
@@ -66,7 +67,7 @@ CLASS_WORDS = 1
 FRAME_ENTRY = 1        # event input: from step t's last integration to frame t+1's first word
 OVERLAP_LATENCY = 6    # sweep word s (start pulse in S): pushed in S+3+s, registered, written and read
                        # in S+4+s, in the word register in S+5+s, its first spike offered in S+6+s
-MEMORIES = ("bram", "spram")
+MEMORIES = Memory.values()
 
 
 def fire_overhead(interval: int) -> int:
@@ -83,7 +84,7 @@ def issue_interval(memory: str) -> int:
     """Cycles between two updates of one bank: 1 (dual-port BRAM) or 2 (single-port SPRAM)."""
     if memory not in MEMORIES:
         raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
-    return 1 if memory == "bram" else 2
+    return 1 if memory == Memory.BRAM else 2
 
 
 def _groups(channels: int, lanes: int) -> int:
@@ -131,11 +132,11 @@ def sweep_word(layer, lanes: int) -> np.ndarray:
     return index // hw // lanes * hw + index % hw
 
 
-def constants(params: NetworkParams, lanes: int, memory: str = "bram") -> dict:
+def constants(params: NetworkParams, lanes: int, memory: Memory = Memory.BRAM) -> dict:
     """The model's constants (for the generator's manifest)."""
     words = [sweep_words(layer, lanes) for layer in params.layers]
     interval = issue_interval(memory)
-    extra = {"frame_entry": FRAME_ENTRY} if params.input_kind == "events" else {}
+    extra = {"frame_entry": FRAME_ENTRY} if params.input_kind == InputKind.EVENTS else {}
     return {**extra, "clear_cycles": max(words) if interval == 1 else sum(words), "issue_interval": interval,
             "fire_overhead": fire_overhead(interval), "lane_drain": lane_drain(interval),
             "readout_entry": READOUT_ENTRY, "readout_per_neuron": READOUT_PER_NEURON,
@@ -184,7 +185,7 @@ def _spikes_of(golden_result_or_spikes):
 
 def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
                      timesteps: int | None = None, x_q: np.ndarray | None = None,
-                     memory: str = "bram") -> np.ndarray:
+                     memory: Memory = Memory.BRAM) -> np.ndarray:
     """Exact cycles of one inference per image (see the module docstring for what is counted).
 
     ``memory``: the banks' memory schedule, ``"bram"`` or ``"spram"`` (module docstring).
@@ -197,7 +198,7 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     spikes = _spikes_of(golden_result_or_spikes)
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     layers = params.layers
-    events = params.input_kind == "events"
+    events = params.input_kind == InputKind.EVENTS
     images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), timesteps if events else 1, -1)
     consts = constants(params, lanes, memory)
     interval = consts["issue_interval"]
@@ -234,6 +235,6 @@ def ideal_cycles(params: NetworkParams, golden_result, lanes: int, timesteps: in
     (event input: no first-layer MACs; the input events are in the SynOps)."""
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     first = params.layers[0]
-    macs = 0 if params.input_kind == "events" else first.nominal_fan_in * first.neurons
+    macs = 0 if params.input_kind == InputKind.EVENTS else first.nominal_fan_in * first.neurons
     neurons = sum(layer.neurons for layer in params.spiking_layers)
     return (macs + np.asarray(golden_result.synops, dtype=np.float64) + timesteps * neurons) / lanes

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 
+from ecc_hw.variants import TreMode
+
 from .checks import check_bool, check_choice, check_int, check_list, check_type
 from .engine import IntegrationEngine
 from .fire_stage import TRE_MODES, FireStage
@@ -147,7 +149,7 @@ class Controller:
                 with m.If(clear_addr == self.clear_depth - 1):
                     m.d.sync += [clear_addr.eq(0), *step.set(1)] + [c.eq(0) for c in self.feed.counters]
                     m.d.sync += [stage.counter.eq(0) for stage in stages if stage.counter is not None]
-                    if self.tre_mode == "initial":
+                    if self.tre_mode == TreMode.INITIAL:
                         m.d.sync += [stage.charge.eq(0) for stage in stages if stage.charge is not None]
                     goto("LOAD")
             with m.Case(codes["LOAD"]):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 
+from ecc_hw.variants import TreMode
+
 from .checks import check_bool, check_choice, check_int, check_type
 from .fire import FireSweep
 from .plan import LayerPlan, bits_for
@@ -11,7 +13,7 @@ from .spike_buffer import SpikeBuffer
 from .spram import SpramStackUnit
 from .walker import FanOutWalker
 
-TRE_MODES = ("spread", "initial")
+TRE_MODES = TreMode.values()
 
 
 class FireStage:
@@ -80,7 +82,7 @@ class FireStage:
         self.number = layer.index + 1
         self.layer = layer
         self.timesteps = timesteps
-        self.spread = tre_mode == "spread" and not binary
+        self.spread = tre_mode == TreMode.SPREAD and not binary
         self.shift = shift
         self.walker = walker
         self.spike_stack = spike_stack

@@ -10,6 +10,7 @@ from amaranth.lib import data, wiring
 
 from ecc_hw.atomic import write_text
 from ecc_hw.params import NetworkParams
+from ecc_hw.variants import Memory
 
 from .latency import cycle_constants
 from .plan import make_plan
@@ -74,7 +75,7 @@ def _input_json(plan) -> dict:
 
 
 def generate(params: NetworkParams, out_dir, lanes: int, trace: bool,
-             timesteps: int | None = None, memory: str = "bram") -> dict:
+             timesteps: int | None = None, memory: Memory = Memory.BRAM) -> dict:
     """Write ``out_dir/ecc_snn.v`` and ``out_dir/manifest.json`` (each atomically); return the manifest.
 
     ``memory="spram"`` puts the banks in SB_SPRAM256KA instances (iCE40 UP5K; simulate them with

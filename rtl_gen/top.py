@@ -6,6 +6,8 @@ from amaranth.hdl import Module, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ecc_hw.variants import TreMode
+
 from .banks import BankMux, MembraneBanks
 from .controller import Controller, StepCounter
 from .engine import IntegrationEngine
@@ -137,7 +139,7 @@ class EccSnn(wiring.Component):
 
         # bank port multiplexing (the phases are exclusive)
         for idx, layer in enumerate(layers):
-            init = layer.tre_charge if layer.spiking and plan.tre_mode == "initial" else 0
+            init = layer.tre_charge if layer.spiking and plan.tre_mode == TreMode.INITIAL else 0
             sweep = stages[idx].sweep if layer.spiking else None
             output = idx == len(layers) - 1
             muxes = [BankMux(banks=target_banks[idx], clear_value=0 if idx == 0 and not events else init,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecc_hw.variants import Memory
+
 from .records import Record
 
 
@@ -32,7 +34,7 @@ class Expected:
     cycles: np.ndarray
 
 
-def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: str = "bram") -> Expected:
+def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Memory = Memory.BRAM) -> Expected:
     """The golden model's spikes, membranes and predictions and the cycle model's counts for ``x_q``."""
     from ecc_hw import golden
     from ecc_hw.cycle_model import cycles_per_image

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ecc_hw.errors import UserError
+from ecc_hw.variants import InputKind
 
 from .check import VerificationFailed
 from .network_tb import Stimulus
@@ -27,7 +28,7 @@ def _inputs(net, args) -> np.ndarray:
     from ecc_hw import data, golden
     from ecc_hw.input_range import check_input_range
 
-    if net.input_kind == "events":     # event files or an event .npz, binned as the golden model takes them
+    if net.input_kind == InputKind.EVENTS:     # event files or an event .npz, binned as the golden model takes them
         from ecc_hw.events.preprocess import EventConfig, load_any
 
         recordings = load_any(args.data, tuple(net.events["sensor"])).limit(args.n)

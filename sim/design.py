@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ecc_hw.variants import Memory
+
 from .runner import default_build_root, digest
 
 GENERATOR_PACKAGE = "ecc_hw.rtl_gen"
@@ -29,7 +31,7 @@ class Design:
     verilog_hash: str
     lanes: int
     timesteps: int
-    memory: str = "bram"
+    memory: Memory = Memory.BRAM
 
     @property
     def verilog(self) -> Path:
@@ -65,7 +67,7 @@ def _params_digest(params) -> bytes:
 
 
 def prepare_design(params, lanes: int, timesteps: int | None = None, build_root: Path | None = None,
-                   memory: str = "bram") -> Design:
+                   memory: Memory = Memory.BRAM) -> Design:
     """Generate (or reuse) the traced design for ``params`` at ``lanes``, T and ``memory``."""
     import amaranth
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecc_hw.variants import Memory
+
 from . import hdl
 from .design import Design
 from .network_tb import DEFAULT_STIMULUS, RecordMonitor, Stimulus, WordSource, run_plusargs
@@ -91,7 +93,7 @@ def build(design: Design, simulator: str, build_root: Path | None = None, waves:
         waves = simulator == "icarus"
     root = Path(build_root or default_build_root())
     wrapper, waiver = hdl.package_file(hdl.WRAPPER_FILE), hdl.package_file(hdl.WAIVER_FILE)
-    models = [SPRAM_MODEL] if design.memory == "spram" else []
+    models = [SPRAM_MODEL] if design.memory == Memory.SPRAM else []
     parameters, defines = wrapper_parameters(design.manifest), wrapper_defines(design.manifest)
     key = digest(BUILD_FORMAT.encode(), design.verilog_hash.encode(), wrapper.read_bytes(), waiver.read_bytes(),
                  *(model.read_bytes() for model in models),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ecc_hw.variants import Memory
+
 from .design import prepare_design
 from .network_bench import Bench, build
 from .simulators import SimulatorMissing, check_simulator
@@ -39,7 +41,7 @@ class BenchCache:
         self.benches = {}
 
     def get(self, params, simulator: str, lanes: int, timesteps: int, key: str,
-            memory: str = "bram") -> Bench:
+            memory: Memory = Memory.BRAM) -> Bench:
         """The session's bench of ``params`` (named ``key``) on ``simulator`` at P, T and ``memory``."""
         need_simulator(simulator)
         index = (key, simulator, lanes, timesteps, memory)

@@ -29,10 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ecc_hw.variants import Memory
+
 from .check import VerificationFailed, check, expected_for
 from .design import prepare_design
 from .network_bench import Bench, build
 from .network_tb import DEFAULT_STIMULUS, Stimulus
+
 
 def waveform_of_image(bench: Bench, image: np.ndarray, walk_lengths, number: int, stimulus: Stimulus,
                       build_root: Path | None = None) -> Path:
@@ -54,7 +57,7 @@ def waveform_of_image(bench: Bench, image: np.ndarray, walk_lengths, number: int
 
 def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int | None = None,
            stimulus: Stimulus = DEFAULT_STIMULUS, build_root: Path | None = None, waves_on_mismatch: bool = True,
-           mutate=None, bench: Bench | None = None, log=None, memory: str = "bram") -> dict:
+           mutate=None, bench: Bench | None = None, log=None, memory: Memory = Memory.BRAM) -> dict:
     """Run the network bench; return the JSON report, raise ``VerificationFailed`` on any mismatch.
 
     ``memory``: the banks' memory (``"bram"``, or ``"spram"`` as on the iCEBreaker); ignored when
