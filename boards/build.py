@@ -124,7 +124,7 @@ def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memor
     from ecc_hw.rtl_gen.plan import make_plan
 
     if memory is not None and memory not in board.memories:
-        raise UserError(f"--memory {memory}: {board.name} has {', '.join(board.memories)} for the banks")
+        raise UserError(f"{memory}: {board.name} has {', '.join(board.memories)} for the banks", field="memory")
     reasons = []
     for candidate in (memory,) if memory else board.memories:
         plan = make_plan(params, lanes, timesteps, candidate)
@@ -245,9 +245,9 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
     clocks_per_bit = round(clock * 1e6 / baud)
     error = abs(clock * 1e6 / max(clocks_per_bit, 1) - baud) / baud
     if clocks_per_bit < 4 or error > MAX_BAUD_ERROR:
-        raise UserError(f"--baud {baud}: at {clock:g} MHz the UART bit takes {clocks_per_bit} cycles, "
+        raise UserError(f"{baud}: at {clock:g} MHz the UART bit takes {clocks_per_bit} cycles, "
                         f"{100 * error:.1f}% off (at most {100 * MAX_BAUD_ERROR:g}% and 4 cycles): choose "
-                        "another --baud or --clock")
+                        "another baud rate or clock", field="baud")
     tools = {name: _tool(name) for name in ("yosys", f"nextpnr-{board.family}",
                                             "icepack" if board.family == "ice40" else "ecppack")}
 

@@ -117,11 +117,11 @@ def train(act: str, output, levels: int = 16, l1: float = 0.0, epochs: int = 8, 
     """Train on the npm digits in ``digits``, export ``output`` (ONNX) and ``output``.json (provenance,
     accuracies); return the record."""
     if act not in ACTIVATIONS:
-        raise UserError(f"--act: '{act}' is not one of {', '.join(ACTIVATIONS)}")
+        raise UserError(f"'{act}' is not one of {', '.join(ACTIVATIONS)}", field="act")
     if act == "qcfs" and not (levels >= 2 and levels & (levels - 1) == 0):
-        raise UserError(f"--levels: {levels} must be a power of two >= 2 (L = 2^T)")
+        raise UserError(f"{levels} must be a power of two >= 2 (L = 2^T)", field="levels")
     if l1 < 0:
-        raise UserError(f"--l1: {l1} must be >= 0")
+        raise UserError(f"{l1} must be >= 0", field="l1")
     try:
         import torch
         from torch import nn

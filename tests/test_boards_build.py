@@ -105,7 +105,7 @@ def test_icebreaker_takes_block_ram_when_the_network_fits_it():
                             convert.ConvertOptions(timesteps=32))
     plan, prediction = choose_memory(BOARDS["icebreaker"], mnist, 1, None)
     assert plan.memory == "spram" and prediction["spram"] == 4
-    with pytest.raises(UserError, match="--memory spram: ulx3s-85f has bram"):
+    with pytest.raises(UserError, match="memory: spram: ulx3s-85f has bram"):
         choose_memory(BOARDS["ulx3s-85f"], small, 1, None, "spram")
 
 
@@ -122,10 +122,10 @@ def _refused_small_build(tmp_path, capsys, *options):
 
 
 def test_build_memory_the_board_lacks_exit_2_writing_nothing(tmp_path, capsys):
-    assert "--memory spram" in _refused_small_build(tmp_path, capsys, "--memory", "spram")
+    assert "--memory: spram: ulx3s-85f has bram" in _refused_small_build(tmp_path, capsys, "--memory", "spram")
 
 
 def test_baud_rate_the_clock_cannot_divide_exit_2_writing_nothing(tmp_path, capsys):
     """62.5 MHz / 4 Mbaud = 15.6 cycles: rounded to 16 the bit is 2.3% long, more than a UART takes."""
     err = _refused_small_build(tmp_path, capsys, "--baud", "4000000")
-    assert "--baud 4000000: at 62.5 MHz the UART bit takes 16 cycles, 2.3% off" in err
+    assert "--baud: 4000000: at 62.5 MHz the UART bit takes 16 cycles, 2.3% off" in err

@@ -86,3 +86,12 @@ def test_cli_train_without_digits_exits_2(tmp_path, monkeypatch, capsys):
     assert cli.main(["train", "--act", "relu", "--epochs", "1", "-o", str(tmp_path / "m.onnx")]) == 2
     assert "ecc-hw train: error:" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("options, message", [(["--levels", "3"], "--levels: 3 must be a power of two"),
+                                              (["--l1", "-1"], "--l1: -1.0 must be >= 0")])
+def test_cli_train_bad_options_name_the_flag(tmp_path, capsys, options, message):
+    assert cli.main(["train", "--act", "qcfs", *options, "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "m.onnx").exists()
