@@ -21,6 +21,7 @@ from ecc_hw.variants import TreMode
 
 FASHION = Path(__file__).parents[1] / "ecc_hw" / "data" / "fashion"
 FASHION_LEGACY = ("vgg", "maxpool", "depthwise", "resnet", "resnet_qcfs4", "densenet")
+GRAPH_FIXTURES = Path(__file__).parent / "fixtures" / "graph"
 
 
 def assert_matches_reference(graph, x_q, timesteps, tre_mode=TreMode.SPREAD):
@@ -66,6 +67,14 @@ def test_fashion_models_match_the_reference(name):
     x_q = graph.quantise_input(np.load(FASHION / "fashion_test.npz")["x"][:1].astype(np.float64))
     result = assert_matches_reference(graph, x_q, 3)
     assert result.spike_counts.sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in GRAPH_FIXTURES.glob("*.onnx")))
+def test_graph_fixtures_match_the_reference(name):
+    network = convert_graph(GRAPH_FIXTURES / f"{name}.onnx")
+    x = np.load(GRAPH_FIXTURES / f"{name}.npz")["x"].astype(np.float64)
+    graph = quantise_graph(network, calibrate(network, x, "percentile", 99.0))
+    assert_matches_reference(graph, graph.quantise_input(x[:1]), 2)
 
 
 def test_max_pool_nodes_send_their_running_maximum():

@@ -146,9 +146,7 @@ def _run_chunk(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, 
 def simulate_graph(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, timesteps: int,
                    fan_outs: dict[Source, np.ndarray], exact: bool, record_spikes: bool = False) -> GraphResult:
     """Run ``layers`` (1..N, in the network's numbering) on input rows (B, C * H * W) channel-major for
-    T = ``timesteps``; ``exact``: integer currents and membranes (int64), else float64."""
-    if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    T = ``timesteps`` (>= 1); ``exact``: integer currents and membranes (int64), else float64."""
     parts = [_run_chunk(network, layers, rows[start:start + CHUNK], timesteps, fan_outs, exact, record_spikes)
              for start in range(0, len(rows), CHUNK)]
     spikes = None
