@@ -139,30 +139,9 @@ class LinearMap:
         Border taps and composed pooling are counted exactly; a zero weight still counts.
         Returns one count per input neuron, in the channel-major neuron order.
         """
-        channels, height, width = self.pooled_shape
-        if self.kind == "conv":
-            top, left, bottom, right = self.padding
-            _, out_h, out_w = self.output_shape
-            (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-            hits = np.zeros((height + top + bottom, width + left + right), dtype=np.int64)
-            for i in range(kh):
-                for j in range(kw):
-                    hits[i * dh:i * dh + sh * (out_h - 1) + 1:sh,
-                         j * dw:j * dw + sw * (out_w - 1) + 1:sw] += 1
-            per_pixel = hits[top:top + height, left:left + width] * self.output_shape[0]
-            pooled_fan_out = np.broadcast_to(per_pixel, (channels, height, width))
-        elif self.kind == "dense":
-            pooled_fan_out = np.full((channels, height, width), self.neurons, dtype=np.int64)
-        else:
-            pooled_fan_out = np.ones((channels, height, width), dtype=np.int64)
-        if self.pool is None:
-            return pooled_fan_out.reshape(-1).copy()
-        fan_out = np.zeros(self.input_shape, dtype=np.int64)
-        (kh, kw), (sh, sw) = self.pool.kernel, self.pool.stride
-        for i in range(kh):
-            for j in range(kw):
-                fan_out[:, i:i + sh * (height - 1) + 1:sh, j:j + sw * (width - 1) + 1:sw] += pooled_fan_out
-        return fan_out.reshape(-1)
+        return synapse_fan_out(self.kind, self.input_shape, self.pooled_shape, self.output_shape, self.kernel,
+                               self.stride, self.padding, self.dilation, self.pool,
+                               outputs_per_tap=self.output_shape[0], dense_outputs=self.neurons)
 
     @property
     def pooled_shape(self) -> tuple[int, int, int]:
@@ -190,3 +169,40 @@ class LinearMap:
         if bound >= EXACT_FLOAT64:
             raise OverflowError(f"layer bound {bound:.3g} exceeds exact float64 integers")
         return np.float64
+
+
+
+def synapse_fan_out(kind: str, input_shape: tuple, pooled_shape: tuple, output_shape: tuple, kernel: tuple,
+                    stride: tuple, padding: tuple, dilation: tuple, pool, outputs_per_tap: int,
+                    dense_outputs: int) -> np.ndarray:
+    """Synapses from each input neuron of a linear map that exist in its geometry, channel-major.
+
+    ``kind`` is conv, dense or identity; a conv tap reaches ``outputs_per_tap`` output channels (all of
+    them, or its group's), a dense input ``dense_outputs`` neurons, an identity input one. Border taps
+    and the composed pool (``pool``, over ``input_shape``; ``pooled_shape`` is what the map reads) are
+    counted exactly; a neuron outside every pool cell has 0. Shared by the chain's ``LinearMap`` and the
+    graph's edges (docs/arithmetic.md 4, 5.6).
+    """
+    channels, height, width = pooled_shape
+    if kind == "conv":
+        top, left, bottom, right = padding
+        _, out_h, out_w = output_shape
+        (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+        hits = np.zeros((height + top + bottom, width + left + right), dtype=np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                hits[i * dh:i * dh + sh * (out_h - 1) + 1:sh, j * dw:j * dw + sw * (out_w - 1) + 1:sw] += 1
+        per_pixel = hits[top:top + height, left:left + width] * outputs_per_tap
+        pooled_fan_out = np.broadcast_to(per_pixel, (channels, height, width))
+    elif kind == "dense":
+        pooled_fan_out = np.full((channels, height, width), dense_outputs, dtype=np.int64)
+    else:
+        pooled_fan_out = np.ones((channels, height, width), dtype=np.int64)
+    if pool is None:
+        return pooled_fan_out.reshape(-1).copy()
+    fan_out = np.zeros(input_shape, dtype=np.int64)
+    (kh, kw), (sh, sw) = pool.kernel, pool.stride
+    for i in range(kh):
+        for j in range(kw):
+            fan_out[:, i:i + sh * (height - 1) + 1:sh, j:j + sw * (width - 1) + 1:sw] += pooled_fan_out
+    return fan_out.reshape(-1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..linear import synapse_fan_out
 from .network import Edge, Geometry
 from .pooling import sum_pool
 
@@ -72,26 +73,7 @@ class EdgeMap:
         5.6): border taps, groups and the composed pool counted exactly, a zero weight counted too.
         One count per source neuron, channel-major; a neuron outside every pool cell has 0."""
         geometry = self.geometry
-        channels, height, width = geometry.pooled_shape
-        if geometry.kind == "conv":
-            top, left, bottom, right = geometry.padding
-            out_channels, out_h, out_w = geometry.output_shape
-            (kh, kw), (sh, sw), (dh, dw) = geometry.kernel, geometry.stride, geometry.dilation
-            hits = np.zeros((height + top + bottom, width + left + right), dtype=np.int64)
-            for i in range(kh):
-                for j in range(kw):
-                    hits[i * dh:i * dh + sh * (out_h - 1) + 1:sh, j * dw:j * dw + sw * (out_w - 1) + 1:sw] += 1
-            per_pixel = hits[top:top + height, left:left + width] * (out_channels // geometry.groups)
-            pooled = np.broadcast_to(per_pixel, (channels, height, width))
-        elif geometry.kind == "dense":
-            pooled = np.full((channels, height, width), self.output_size, dtype=np.int64)
-        else:
-            pooled = np.ones((channels, height, width), dtype=np.int64)
-        if geometry.pool is None:
-            return pooled.reshape(-1).copy()
-        fan_out = np.zeros(geometry.input_shape, dtype=np.int64)
-        (kh, kw), (sh, sw) = geometry.pool.kernel, geometry.pool.stride
-        for i in range(kh):
-            for j in range(kw):
-                fan_out[:, i:i + sh * (height - 1) + 1:sh, j:j + sw * (width - 1) + 1:sw] += pooled
-        return fan_out.reshape(-1)
+        return synapse_fan_out(geometry.kind, geometry.input_shape, geometry.pooled_shape, geometry.output_shape,
+                               geometry.kernel, geometry.stride, geometry.padding, geometry.dilation, geometry.pool,
+                               outputs_per_tap=geometry.output_shape[0] // geometry.groups,
+                               dense_outputs=self.output_size)
