@@ -3,14 +3,18 @@
 A parameter file is a folder::
 
     NET/
-      manifest.json          # format version, options, lambdas, layer geometry, sha256 of every array
+      manifest.json          # format version, options, lambdas, layer geometry, sha256 of every array,
+                             # and manifest_sha256: the sha256 of all of that (manifest_digest)
       layer1_weight.npy ...  # int64 arrays, one file each (np.save is byte-deterministic)
 
 It is written to a temporary sibling folder and renamed into place, so a failed write leaves nothing.
-Loading checks the version, the manifest's schema and every array's hash, dtype and shape (the shape
-the layer's geometry in the manifest implies, :func:`expected_array_shapes`), and raises
-``ParamFileError`` (one line, naming the file) on anything it cannot trust. Saving refuses (ValueError)
-arrays that loading would refuse.
+Loading checks the version, the manifest's own digest (a hand-edited threshold, TRE charge or lambda is
+refused; with the arrays' hashes inside it, it covers the whole folder), the manifest's schema and every
+array's hash, dtype and shape (the shape the layer's geometry in the manifest implies,
+:func:`expected_array_shapes`), and raises ``ParamFileError`` (one line, naming the file) on anything it
+cannot trust. Saving refuses (ValueError) arrays that loading would refuse. Version 1 folders (no
+manifest digest) are refused with "convert the model again": their manifest values cannot be checked,
+and converting again is quick and gives the same arrays.
 
 Neuron order everywhere (golden model, hardware, trace): a layer's neurons are its output map
 flattened channel-major, ``index = (c * H + y) * W + x``; a dense layer's outputs are ``(F, 1, 1)``.
@@ -32,8 +36,9 @@ from .errors import UserError
 from .variants import InputKind, Method, TreMode
 
 FORMAT_NAME = "ecc-hw-params"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: manifest_sha256 (version 1 folders are refused: convert again)
 MANIFEST = "manifest.json"
+DIGEST_KEY = "manifest_sha256"
 ARRAY_KEYS = {"weight": np.int64, "bias": np.int64, "float_weight": np.float64, "float_bias": np.float64}
 LAYER_KINDS = ("conv", "dense", "pool")
 
@@ -185,6 +190,13 @@ def _array_mismatch(array: np.ndarray, key: str, expected_shape: tuple) -> str |
     return f"found {array.dtype} {array.shape}, expected {expected_dtype} {expected_shape}"
 
 
+def manifest_digest(manifest: dict) -> str:
+    """The sha256 a manifest records of its own values (``DIGEST_KEY``): of the canonical JSON (sorted keys,
+    no spaces) of every entry but that one, so it does not depend on the file's formatting."""
+    values = {key: value for key, value in manifest.items() if key != DIGEST_KEY}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -241,6 +253,7 @@ def save(params: NetworkParams, path: str | os.PathLike) -> None:
             "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
             "layers": layers_json, "sha256": hashes, "provenance": params.provenance,
         }
+        manifest[DIGEST_KEY] = manifest_digest(manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if target.exists():
             shutil.rmtree(target)
@@ -313,9 +326,15 @@ def load(path: str | os.PathLike) -> NetworkParams:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ParamFileError(f"{manifest_path}: not an ecc-hw parameter manifest")
     version = manifest.get("version")
+    if isinstance(version, int) and version < FORMAT_VERSION:
+        raise ParamFileError(f"{manifest_path}: format version {version} is not supported (written by an older "
+                             f"ecc-hw; this one reads version {FORMAT_VERSION}): convert the model again")
     if version != FORMAT_VERSION:
         raise ParamFileError(f"{manifest_path}: format version {version!r} is not supported "
                              f"(this ecc-hw reads version {FORMAT_VERSION})")
+    if manifest.get(DIGEST_KEY) != manifest_digest(manifest):
+        raise ParamFileError(f"{manifest_path}: its values do not match its {DIGEST_KEY} (edited or damaged); "
+                             "expected the manifest as ecc-hw convert wrote it: convert the model again")
     try:
         hashes = manifest["sha256"]
         layers = [_load_layer(folder, index, entry, hashes) for index, entry in enumerate(manifest["layers"])]

@@ -162,9 +162,9 @@ def test_future_parameter_file(net, tmp_path):
     copy = tmp_path / "net"
     shutil.copytree(net, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["version"] = 2
+    manifest["version"] = 99
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert_refused(ecc_hw("evaluate", copy, "--data", BUNDLED_TEST), "version 2 is not supported")
+    assert_refused(ecc_hw("evaluate", copy, "--data", BUNDLED_TEST), "version 99 is not supported")
 
 
 def test_convert_output_is_deterministic(net, tmp_path):
@@ -175,11 +175,14 @@ def test_convert_output_is_deterministic(net, tmp_path):
 
 
 def reseal(folder):
-    """Hash the arrays of ``folder`` into its manifest again, as a writer with a bug would."""
+    """Hash the arrays of ``folder`` into its manifest again, then the manifest, as a writer with a bug would."""
     import hashlib
+
+    from ecc_hw import params
     manifest = json.loads((folder / "manifest.json").read_text())
     for name in manifest["sha256"]:
         manifest["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    manifest[params.DIGEST_KEY] = params.manifest_digest(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -194,6 +197,32 @@ def test_weight_of_the_wrong_shape(net, tmp_path):
         assert_refused(ecc_hw(*command), "layer2_weight.npy: found int64 (16, 8, 3), expected int64 (16, 8, 3, 3)",
                        output=tmp_path / "r.json")
     assert not (tmp_path / "rtl").exists()
+
+
+def test_hand_edited_threshold(net, tmp_path):
+    import shutil
+    copy = tmp_path / "net"
+    shutil.copytree(net, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["layers"][0]["threshold"] += 1
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for command in (("evaluate", copy, "--data", BUNDLED_TEST, "--json", tmp_path / "r.json"),
+                    ("generate", copy, "-o", tmp_path / "rtl")):
+        assert_refused(ecc_hw(*command), "manifest.json: its values do not match its manifest_sha256",
+                       "convert the model again", output=tmp_path / "r.json")
+    assert not (tmp_path / "rtl").exists()
+
+
+def test_version_1_parameter_file(net, tmp_path):
+    import shutil
+    copy = tmp_path / "net"
+    shutil.copytree(net, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["version"] = 1
+    del manifest["manifest_sha256"]
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    assert_refused(ecc_hw("evaluate", copy, "--data", BUNDLED_TEST), "format version 1 is not supported",
+                   "convert the model again")
 
 
 def test_signed_int8_calibration_warns_and_data_in_another_unit_is_refused(tmp_path):

@@ -15,6 +15,18 @@ def folder_bytes(path):
     return {file.name: file.read_bytes() for file in sorted(path.iterdir())}
 
 
+def rewrite(folder, change):
+    """Apply ``change`` to the manifest of ``folder`` and seal it again (array hashes, then the manifest's own
+    digest), as a writer with a bug would: the checks after the digests must catch what it wrote."""
+    manifest_path = folder / "manifest.json"
+    content = json.loads(manifest_path.read_text())
+    change(content)
+    for name in content["sha256"]:
+        content["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    content[params.DIGEST_KEY] = params.manifest_digest(content)
+    manifest_path.write_text(json.dumps(content))
+
+
 def test_round_trip_is_identical(tmp_path):
     net = random_network(7)
     net.layers[0].float_weight = net.layers[0].weight / 3.0
@@ -86,10 +98,7 @@ def test_variants_load_as_members_and_save_as_their_strings(tmp_path):
 ])
 def test_unknown_variant_in_manifest_is_refused(tmp_path, key, value, message):
     params.save(random_network(2), tmp_path / "net")
-    manifest = tmp_path / "net" / "manifest.json"
-    content = json.loads(manifest.read_text())
-    content[key] = value
-    manifest.write_text(json.dumps(content))
+    rewrite(tmp_path / "net", lambda content: content.update({key: value}))
     with pytest.raises(ParamFileError, match=message):
         params.load(tmp_path / "net")
 
@@ -100,17 +109,6 @@ def test_failed_save_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="layer 1: weight is missing"):
         params.save(net, tmp_path / "net")
     assert list(tmp_path.iterdir()) == []
-
-
-def rewrite(folder, change):
-    """Apply ``change`` to the manifest of ``folder`` and seal it again (array hashes), as a writer with a bug
-    would: the checks after the hashes must catch what it wrote."""
-    manifest_path = folder / "manifest.json"
-    content = json.loads(manifest_path.read_text())
-    change(content)
-    for name in content["sha256"]:
-        content["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    manifest_path.write_text(json.dumps(content))
 
 
 @pytest.mark.parametrize("name, array, found", [
@@ -175,3 +173,49 @@ def test_save_refuses_arrays_that_load_would_refuse(tmp_path):
     with pytest.raises(ValueError, match="layer 1: kind 'lstm' is not one of"):
         params.save(net, tmp_path / "net")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("edit", [
+    lambda content: content["layers"][0].update(threshold=content["layers"][0]["threshold"] + 1),
+    lambda content: content["layers"][0].update(tre_charge=0),
+    lambda content: content["layers"][-1].update(gain=2.0),
+    lambda content: content["lambdas"].__setitem__(0, 2.0),
+    lambda content: content.update(kappa=50.0),
+    lambda content: content["input"].update(signed=True),
+    lambda content: content["provenance"].update(source="elsewhere"),
+    lambda content: content["sha256"].update({"layer1_weight.npy": "0" * 64}),
+    lambda content: content.pop(params.DIGEST_KEY),
+])
+def test_hand_edited_manifest_value_is_refused(tmp_path, edit):
+    params.save(random_network(2), tmp_path / "net")
+    manifest = tmp_path / "net" / "manifest.json"
+    content = json.loads(manifest.read_text())
+    edit(content)
+    manifest.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    with pytest.raises(ParamFileError) as refused:
+        params.load(tmp_path / "net")
+    assert str(refused.value) == (f"{manifest}: its values do not match its manifest_sha256 (edited or damaged); "
+                                  "expected the manifest as ecc-hw convert wrote it: convert the model again")
+
+
+def test_manifest_digest_covers_values_not_formatting(tmp_path):
+    net = random_network(2)
+    params.save(net, tmp_path / "net")
+    manifest = tmp_path / "net" / "manifest.json"
+    content = json.loads(manifest.read_text())
+    assert content["version"] == params.FORMAT_VERSION == 2
+    assert content[params.DIGEST_KEY] == params.manifest_digest(content)
+    manifest.write_text(json.dumps(content))          # one line, keys in another order: same values
+    assert params.load(tmp_path / "net").layers[0].threshold == net.layers[0].threshold
+
+
+def test_version_1_folder_is_refused_with_convert_again(tmp_path):
+    params.save(random_network(2), tmp_path / "net")
+    manifest = tmp_path / "net" / "manifest.json"
+    content = json.loads(manifest.read_text())
+    content["version"] = 1
+    del content[params.DIGEST_KEY]
+    manifest.write_text(json.dumps(content))
+    with pytest.raises(ParamFileError, match=r"format version 1 is not supported \(written by an older ecc-hw; "
+                                             r"this one reads version 2\): convert the model again$"):
+        params.load(tmp_path / "net")
