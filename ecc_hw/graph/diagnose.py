@@ -81,7 +81,7 @@ class LayerDiagnosis:
 
 class _Tally:
     """The running sums of one layer over image chunks, r and a in units of lambda_n (Pearson's r does not
-    depend on the unit): samples, means, co-moments, error sums, the neurons counted by each fraction, and
+    depend on the unit): samples, means, co-moments, error sums, the pairs counted by each fraction, and
     the extremes that say whether r or a is constant."""
 
     def __init__(self):
@@ -90,7 +90,7 @@ class _Tally:
         self.rate_moment = self.activation_moment = self.co_moment = 0.0
         self.error_sum = self.abs_error_sum = 0.0
         self.saturated = self.wrongly_silent = self.wrongly_firing = 0
-        self.rate_range = (math.inf, -math.inf)
+        self.count_range = (math.inf, -math.inf)
         self.activation_range = (math.inf, -math.inf)
         self.rate_equals_activation = True
 
@@ -110,19 +110,20 @@ class _Tally:
         self.mean_rate += rate_step * samples / total
         self.mean_activation += activation_step * samples / total
         self.samples = total
-        self.error_sum += float(np.sum(counts / timesteps * lambda_n - activations))
-        self.abs_error_sum += float(np.sum(np.abs(counts / timesteps * lambda_n - activations)))
+        error = counts / timesteps * lambda_n - activations
+        self.error_sum += float(np.sum(error))
+        self.abs_error_sum += float(np.sum(np.abs(error)))
         self.saturated += int(np.count_nonzero(counts == timesteps))
         self.wrongly_silent += int(np.count_nonzero((counts == 0) & (activations >= lambda_n / timesteps)))
         self.wrongly_firing += int(np.count_nonzero((counts > 0) & (activations <= 0)))
-        self.rate_range = (min(self.rate_range[0], int(counts.min())), max(self.rate_range[1], int(counts.max())))
+        self.count_range = (min(self.count_range[0], int(counts.min())), max(self.count_range[1], int(counts.max())))
         self.activation_range = (min(self.activation_range[0], float(activations.min())),
                                  max(self.activation_range[1], float(activations.max())))
-        self.rate_equals_activation &= bool(np.all(counts / timesteps * lambda_n == activations))
+        self.rate_equals_activation &= not np.any(error)
 
     def correlation(self) -> float:
         """Pearson's r, or 1.0 / 0.0 when r or a is constant (``LayerDiagnosis``)."""
-        if self.rate_range[0] == self.rate_range[1] or self.activation_range[0] == self.activation_range[1]:
+        if self.count_range[0] == self.count_range[1] or self.activation_range[0] == self.activation_range[1]:
             return 1.0 if self.rate_equals_activation else 0.0
         value = self.co_moment / math.sqrt(self.rate_moment * self.activation_moment)
         return min(1.0, max(-1.0, value))
