@@ -1,50 +1,35 @@
 """The parameter file: every integer the hardware needs, plus provenance.
 
-A parameter file is a folder::
+A chain network's parameter file is a folder (the frame, digest and versions: ``ecc_hw.manifest``)::
 
     NET/
-      manifest.json          # format version, options, lambdas, layer geometry, sha256 of every array,
-                             # and manifest_sha256: the sha256 of all of that (manifest_digest)
+      manifest.json          # format, version, topology "chain", options, lambdas, layer geometry,
+                             # sha256 of every array and manifest_sha256 (the digest of all of that)
       layer1_weight.npy ...  # int64 arrays, one file each (np.save is byte-deterministic)
 
-It is written to a temporary sibling folder and renamed into place, so a failed write leaves nothing.
-Loading checks the version, the manifest's own digest (a hand-edited threshold, TRE charge or lambda is
-refused; with the arrays' hashes inside it, it covers the whole folder), the manifest's schema and every
-array's hash, dtype and shape (the shape the layer's geometry in the manifest implies,
-:func:`expected_array_shapes`), and raises ``ParamFileError`` (one line, naming the file) on anything it
-cannot trust. Saving refuses (ValueError) arrays that loading would refuse. Version 1 folders (no
-manifest digest) are refused with "convert the model again": their manifest values cannot be checked,
-and converting again is quick and gives the same arrays.
+Loading checks the version and the manifest's own digest (``ecc_hw.manifest.read_manifest``), the
+manifest's schema and every array's hash, dtype and shape (the shape the layer's geometry in the
+manifest implies, :func:`expected_array_shapes`), and raises ``ParamFileError`` (one line, naming the
+file) on anything it cannot trust. Saving refuses (ValueError) arrays that loading would refuse.
 
 Neuron order everywhere (golden model, hardware, trace): a layer's neurons are its output map
 flattened channel-major, ``index = (c * H + y) * W + x``; a dense layer's outputs are ``(F, 1, 1)``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .arithmetic import LayerIntegers, input_full_scale
-from .atomic import temporary_sibling_folder
-from .errors import UserError
+from .manifest import (CHAIN, MANIFEST, TOPOLOGY_KEY, ParamFileError, load_array, read_manifest,
+                       write_folder)
 from .variants import InputKind, Method, TreMode
 
-FORMAT_NAME = "ecc-hw-params"
-FORMAT_VERSION = 2   # 2: manifest_sha256 (version 1 folders are refused: convert again)
-MANIFEST = "manifest.json"
-DIGEST_KEY = "manifest_sha256"
 ARRAY_KEYS = {"weight": np.int64, "bias": np.int64, "float_weight": np.float64, "float_bias": np.float64}
 LAYER_KINDS = ("conv", "dense", "pool")
-
-
-class ParamFileError(UserError):
-    """A parameter file that is missing, damaged, or of a version this build cannot read."""
 
 
 @dataclass(frozen=True)
@@ -190,17 +175,6 @@ def _array_mismatch(array: np.ndarray, key: str, expected_shape: tuple) -> str |
     return f"found {array.dtype} {array.shape}, expected {expected_dtype} {expected_shape}"
 
 
-def manifest_digest(manifest: dict) -> str:
-    """The sha256 a manifest records of its own values (``DIGEST_KEY``): of the canonical JSON (sorted keys,
-    no spaces) of every entry but that one, so it does not depend on the file's formatting."""
-    values = {key: value for key, value in manifest.items() if key != DIGEST_KEY}
-    return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _layer_to_json(index: int, layer: QuantLayer) -> dict:
     return {
         "name": layer.name, "kind": layer.kind,
@@ -217,50 +191,36 @@ def _layer_to_json(index: int, layer: QuantLayer) -> dict:
 
 def save(params: NetworkParams, path: str | os.PathLike) -> None:
     """Write ``params`` to the folder ``path`` atomically (temp folder, then rename)."""
-    target = Path(path)
-    tmp = temporary_sibling_folder(target)
-    try:
-        hashes = {}
-        layers_json = []
-        for i, layer in enumerate(params.layers):
-            entry = _layer_to_json(i, layer)
-            if layer.kind not in LAYER_KINDS:
-                raise ValueError(f"layer {i + 1}: kind {layer.kind!r} is not one of {', '.join(LAYER_KINDS)}")
-            shapes = expected_array_shapes(layer)
-            for key, dtype in ARRAY_KEYS.items():
-                array = getattr(layer, key)
-                if array is None:
-                    if not key.startswith("float_"):
-                        raise ValueError(f"layer {i + 1}: {key} is missing")
-                    entry[key] = None
-                    continue
-                array = np.ascontiguousarray(array, dtype=dtype)
-                mismatch = _array_mismatch(array, key, shapes[key])
-                if mismatch:
-                    raise ValueError(f"layer {i + 1} ({layer.kind}): {key} {mismatch}")
-                file = tmp / entry[key]
-                np.save(file, array, allow_pickle=False)
-                hashes[entry[key]] = _sha256(file)
-            layers_json.append(entry)
-        manifest = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION,
-            "method": params.method, "tre_mode": params.tre_mode,
-            "input": {"shape": list(params.input_shape), "bits": params.input_bits,
-                      "signed": params.input_signed, "full_scale": params.input_full_scale,
-                      **({"kind": InputKind.EVENTS, "events": params.events} if params.input_kind == InputKind.EVENTS
-                         else {})},
-            "weight_bits": params.weight_bits, "timesteps": params.timesteps,
-            "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
-            "layers": layers_json, "sha256": hashes, "provenance": params.provenance,
-        }
-        manifest[DIGEST_KEY] = manifest_digest(manifest)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    arrays = {}
+    layers_json = []
+    for i, layer in enumerate(params.layers):
+        entry = _layer_to_json(i, layer)
+        if layer.kind not in LAYER_KINDS:
+            raise ValueError(f"layer {i + 1}: kind {layer.kind!r} is not one of {', '.join(LAYER_KINDS)}")
+        shapes = expected_array_shapes(layer)
+        for key, dtype in ARRAY_KEYS.items():
+            array = getattr(layer, key)
+            if array is None:
+                if not key.startswith("float_"):
+                    raise ValueError(f"layer {i + 1}: {key} is missing")
+                entry[key] = None
+                continue
+            array = np.ascontiguousarray(array, dtype=dtype)
+            mismatch = _array_mismatch(array, key, shapes[key])
+            if mismatch:
+                raise ValueError(f"layer {i + 1} ({layer.kind}): {key} {mismatch}")
+            arrays[entry[key]] = array
+        layers_json.append(entry)
+    write_folder(path, arrays, {
+        TOPOLOGY_KEY: CHAIN, "method": params.method, "tre_mode": params.tre_mode,
+        "input": {"shape": list(params.input_shape), "bits": params.input_bits,
+                  "signed": params.input_signed, "full_scale": params.input_full_scale,
+                  **({"kind": InputKind.EVENTS, "events": params.events} if params.input_kind == InputKind.EVENTS
+                     else {})},
+        "weight_bits": params.weight_bits, "timesteps": params.timesteps,
+        "eta": params.eta, "kappa": params.kappa, "lambdas": list(params.lambdas),
+        "layers": layers_json, "provenance": params.provenance,
+    })
 
 
 def _tuple(value, length: int, what: str, where: str) -> tuple:
@@ -302,39 +262,20 @@ def _load_layer(folder: Path, index: int, entry: dict, hashes: dict) -> QuantLay
     for key in ARRAY_KEYS:
         if entry[key] is None and key.startswith("float_"):
             continue
-        file = folder / entry[key]
-        if not file.is_file() or _sha256(file) != hashes.get(entry[key]):
-            raise ParamFileError(f"{file}: missing or damaged (sha256 does not match the manifest)")
-        array = np.load(file, allow_pickle=False)
-        mismatch = _array_mismatch(array, key, shapes[key])
-        if mismatch:
-            raise ParamFileError(f"{file}: {mismatch} for the {key} of {layer.kind} layer {index + 1} in {MANIFEST}")
-        setattr(layer, key, array)
+        setattr(layer, key, load_array(folder, entry[key], hashes, ARRAY_KEYS[key], shapes[key],
+                                       f"the {key} of {layer.kind} layer {index + 1}"))
     return layer
 
 
 def load(path: str | os.PathLike) -> NetworkParams:
-    """Read a parameter folder written by :func:`save`, checking version, schema, hashes, dtypes and shapes."""
+    """Read a chain parameter folder written by :func:`save`, checking version, digest, schema, hashes,
+    dtypes and shapes; a graph network's folder is refused in one line (``ecc_hw.graph.store`` reads it)."""
     folder = Path(path)
     manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ParamFileError(f"{folder}: not an ecc-hw parameter folder (no {MANIFEST})")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ParamFileError(f"{manifest_path}: damaged manifest ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise ParamFileError(f"{manifest_path}: not an ecc-hw parameter manifest")
-    version = manifest.get("version")
-    if isinstance(version, int) and version < FORMAT_VERSION:
-        raise ParamFileError(f"{manifest_path}: format version {version} is not supported (written by an older "
-                             f"ecc-hw; this one reads version {FORMAT_VERSION}): convert the model again")
-    if version != FORMAT_VERSION:
-        raise ParamFileError(f"{manifest_path}: format version {version!r} is not supported "
-                             f"(this ecc-hw reads version {FORMAT_VERSION})")
-    if manifest.get(DIGEST_KEY) != manifest_digest(manifest):
-        raise ParamFileError(f"{manifest_path}: its values do not match its {DIGEST_KEY} (edited or damaged); "
-                             "expected the manifest as ecc-hw convert wrote it: convert the model again")
+    manifest = read_manifest(folder)
+    if manifest[TOPOLOGY_KEY] != CHAIN:
+        raise ParamFileError(f"{folder}: holds a graph network (layers with several edges or max-pool nodes); "
+                             "this command takes chain networks only (ecc-hw evaluate runs either)")
     try:
         hashes = manifest["sha256"]
         layers = [_load_layer(folder, index, entry, hashes) for index, entry in enumerate(manifest["layers"])]

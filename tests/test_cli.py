@@ -10,6 +10,7 @@ import pytest
 from ecc_hw import cli
 from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL, BUNDLED_TEST
 from ecc_hw.errors import UserError
+from ecc_hw.manifest import DIGEST_KEY, manifest_digest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -178,11 +179,10 @@ def reseal(folder):
     """Hash the arrays of ``folder`` into its manifest again, then the manifest, as a writer with a bug would."""
     import hashlib
 
-    from ecc_hw import params
     manifest = json.loads((folder / "manifest.json").read_text())
     for name in manifest["sha256"]:
         manifest["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    manifest[params.DIGEST_KEY] = params.manifest_digest(manifest)
+    manifest[DIGEST_KEY] = manifest_digest(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 

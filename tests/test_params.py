@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ecc_hw import params
+from ecc_hw.manifest import DIGEST_KEY, FORMAT_VERSION, manifest_digest
 from ecc_hw.params import ParamFileError
 from ecc_hw.testing import random_network
 from ecc_hw.variants import InputKind, Method, TreMode
@@ -23,7 +24,7 @@ def rewrite(folder, change):
     change(content)
     for name in content["sha256"]:
         content["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    content[params.DIGEST_KEY] = params.manifest_digest(content)
+    content[DIGEST_KEY] = manifest_digest(content)
     manifest_path.write_text(json.dumps(content))
 
 
@@ -184,7 +185,7 @@ def test_save_refuses_arrays_that_load_would_refuse(tmp_path):
     lambda content: content["input"].update(signed=True),
     lambda content: content["provenance"].update(source="elsewhere"),
     lambda content: content["sha256"].update({"layer1_weight.npy": "0" * 64}),
-    lambda content: content.pop(params.DIGEST_KEY),
+    lambda content: content.pop(DIGEST_KEY),
 ])
 def test_hand_edited_manifest_value_is_refused(tmp_path, edit):
     params.save(random_network(2), tmp_path / "net")
@@ -203,8 +204,8 @@ def test_manifest_digest_covers_values_not_formatting(tmp_path):
     params.save(net, tmp_path / "net")
     manifest = tmp_path / "net" / "manifest.json"
     content = json.loads(manifest.read_text())
-    assert content["version"] == params.FORMAT_VERSION == 2
-    assert content[params.DIGEST_KEY] == params.manifest_digest(content)
+    assert content["version"] == FORMAT_VERSION == 2
+    assert content[DIGEST_KEY] == manifest_digest(content)
     manifest.write_text(json.dumps(content))          # one line, keys in another order: same values
     assert params.load(tmp_path / "net").layers[0].threshold == net.layers[0].threshold
 
@@ -214,7 +215,7 @@ def test_version_1_folder_is_refused_with_convert_again(tmp_path):
     manifest = tmp_path / "net" / "manifest.json"
     content = json.loads(manifest.read_text())
     content["version"] = 1
-    del content[params.DIGEST_KEY]
+    del content[DIGEST_KEY]
     manifest.write_text(json.dumps(content))
     with pytest.raises(ParamFileError, match=r"format version 1 is not supported \(written by an older ecc-hw; "
                                              r"this one reads version 2\): convert the model again$"):
