@@ -12,7 +12,7 @@ from test_graph_property import BLOCKS, Builder
 
 from ecc_hw.errors import UserError
 from ecc_hw.graph.calibrate import calibrate
-from ecc_hw.graph.golden import run_graph, source_fan_outs
+from ecc_hw.graph.golden import map_dtype, run_graph, source_fan_outs
 from ecc_hw.graph.network import LAYER, MAX_POOL, Source
 from ecc_hw.graph.pipeline import convert_graph
 from ecc_hw.graph.pooling import max_pool
@@ -108,3 +108,41 @@ def test_timesteps_must_be_positive():
     graph = quantise_graph(network, calibrate(network, calibration))
     with pytest.raises(ValueError, match="timesteps must be >= 1"):
         run_graph(graph, graph.quantise_input(calibration[:1]), 0)
+
+
+def _fashion_graph(name, **options):
+    network = convert_graph(FASHION / f"{name}.onnx")
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:50].astype(np.float64)
+    return quantise_graph(network, calibrate(network, calibration), **options), calibration
+
+
+def test_results_do_not_depend_on_the_worker_count():
+    graph, calibration = _fashion_graph("maxpool")
+    x_q = graph.quantise_input(calibration[:5])
+    one = run_graph(graph, x_q, 5, record_spikes=True, workers=1)
+    three = run_graph(graph, x_q, 5, record_spikes=True, workers=3)
+    for field in ("predictions", "output_membrane", "spike_counts", "pool_spike_counts", "synops"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(three, field))
+        assert getattr(one, field).dtype == np.int64
+    for source, trains in one.spikes.items():
+        np.testing.assert_array_equal(trains, three.spikes[source])
+
+
+def test_maps_run_in_float32_only_where_every_partial_sum_is_exact():
+    """8-bit input: every map in float32; 16-bit input: layer 1's sums (127 * 9 * 65535) pass 2^24, so its map
+    runs in float64, and the output layer's too at large T (counts up to T); the results still match the
+    plain-loop reference."""
+    graph, calibration = _fashion_graph("resnet")
+    assert {map_dtype(layer, 64, graph.input_full_scale) for layer in graph.layers} == {np.float32}
+    wide, _ = _fashion_graph("resnet", input_bits=16)
+    assert map_dtype(wide.layers[0], 4, wide.input_full_scale) is np.float64
+    assert map_dtype(wide.layers[1], 4, wide.input_full_scale) is np.float32
+    assert map_dtype(wide.output_layer, 2 ** 16, wide.input_full_scale) is np.float64
+    assert_matches_reference(wide, wide.quantise_input(calibration[:1]), 2)
+
+
+def test_an_input_beyond_full_scale_trips_the_current_bound():
+    graph, calibration = _fashion_graph("vgg")
+    x_q = 8 * graph.quantise_input(calibration[:2])
+    with pytest.raises(AssertionError, match="5.6 bound"):
+        run_graph(graph, x_q, 3)

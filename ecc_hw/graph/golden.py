@@ -3,12 +3,16 @@
 Every integer (Wq_e, bq_n, theta_n, R_n) is read from the ``IntegerGraph``; the TRE schedule is
 ``ecc_hw.arithmetic``'s; the dynamics are ``ecc_hw.graph.simulate``'s with int64 currents and membranes,
 and the bounds of 5.6 are asserted on every |Z| and on the output membrane.
+
+The edge maps run in float32 where the bounds prove every partial sum an integer below 2^24 (exact in
+float32, in any order of summation), else in float64 (below 2^53): see ``map_dtype``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..arithmetic import integer_tre_charges
+from ..linear import EXACT_FLOAT32, EXACT_FLOAT64
 from ..variants import TreMode
 from .edge_map import EdgeMap
 from .network import INPUT
@@ -22,33 +26,59 @@ def source_fan_outs(graph: IntegerGraph) -> dict:
     return fan_outs_by_source(graph.layers)
 
 
+def _edge_sums(layer: IntegerLayer, input_largest: int) -> np.ndarray:
+    """sum_e sum_j |Wq_e(i, j)| m_src(e) per neuron i over the composed maps, m = ``input_largest`` for the
+    network input and 1 otherwise."""
+    total = np.zeros(layer.neurons)
+    for edge in layer.edges:
+        largest = input_largest if edge.source.kind == INPUT else 1
+        ones = np.full((1, int(np.prod(edge.geometry.input_shape))), float(largest))
+        total = total + EdgeMap(edge.geometry, np.abs(edge.weight).astype(np.float64)).apply(ones)[0]
+    return total
+
+
 def current_bound(graph: IntegerGraph, layer: IntegerLayer, timesteps: int) -> np.ndarray:
     """Zmax_n per neuron (5.6): sum_e sum_j |Wq_e(i, j)| m_src(e) + |bq_n,i|, plus q_n + 1 on spiking
     layers; m = u for the network input and 1 otherwise."""
-    total = np.abs(layer.bias).astype(np.float64)
-    for edge in layer.edges:
-        largest = graph.input_full_scale if edge.source.kind == INPUT else 1
-        ones = np.full((1, int(np.prod(edge.geometry.input_shape))), float(largest))
-        total = total + EdgeMap(edge.geometry, np.abs(edge.weight).astype(np.float64)).apply(ones)[0]
+    total = np.abs(layer.bias).astype(np.float64) + _edge_sums(layer, graph.input_full_scale)
     if layer.spiking:
         total = total + layer.tre_charge // timesteps + 1
     return np.rint(total).astype(np.int64)
 
 
-def _sim_layer(graph: IntegerGraph, layer: IntegerLayer, timesteps: int, tre_mode: TreMode) -> SimLayer:
+def map_dtype(layer: IntegerLayer, timesteps: int, input_largest: int):
+    """The float dtype in which ``layer``'s edge maps are exact on what the simulation feeds them: a source
+    value is at most ``input_largest`` (the network input, |x_q|) or 1 (a spike) per step, and on the output
+    layer, which reads spike counts over T steps, T times that. Every partial sum of a map and of the sum
+    over its edges is bounded by ``_edge_sums`` times that factor: float32 when the largest bound is below
+    2^24, else float64 (below 2^53; OverflowError beyond)."""
+    steps = 1 if layer.spiking else timesteps
+    bound = steps * float(np.max(_edge_sums(layer, input_largest), initial=0))
+    if bound < EXACT_FLOAT32:
+        return np.float32
+    if bound >= EXACT_FLOAT64:
+        raise OverflowError(f"layer {layer.index}: partial sums up to {bound:.3g} exceed exact float64 integers")
+    return np.float64
+
+
+def _sim_layer(graph: IntegerGraph, layer: IntegerLayer, timesteps: int, tre_mode: TreMode,
+               input_largest: int) -> SimLayer:
     charges, initial = (integer_tre_charges(tre_mode, layer.tre_charge, timesteps) if layer.spiking
                         else (None, 0))
     return SimLayer(layer.index, tuple(edge.source for edge in layer.edges),
                     tuple(edge.edge_map() for edge in layer.edges), layer.bias, layer.threshold, charges, initial,
-                    current_bound(graph, layer, timesteps))
+                    current_bound(graph, layer, timesteps), map_dtype(layer, timesteps, input_largest))
 
 
 def run_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, tre_mode: TreMode = TreMode.SPREAD,
-              record_spikes: bool = False) -> GraphResult:
+              record_spikes: bool = False, workers: int | None = None) -> GraphResult:
     """Run the integer IF network of ``graph`` for T = ``timesteps`` on quantised input rows ``x_q``
-    (B, C * H * W) channel-major, as ``IntegerGraph.quantise_input`` gives them; int64 exact."""
+    (B, C * H * W) channel-major, as ``IntegerGraph.quantise_input`` gives them; int64 exact. Chunks of
+    images run on ``workers`` threads (default: every CPU; the result does not depend on it)."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-    layers = [_sim_layer(graph, layer, timesteps, TreMode(tre_mode)) for layer in graph.layers]
-    return simulate_graph(graph.network, layers, np.asarray(x_q, dtype=np.int64), timesteps,
-                          source_fan_outs(graph), exact=True, record_spikes=record_spikes)
+    x_q = np.asarray(x_q, dtype=np.int64)
+    input_largest = max(graph.input_full_scale, int(np.abs(x_q).max(initial=0)))
+    layers = [_sim_layer(graph, layer, timesteps, TreMode(tre_mode), input_largest) for layer in graph.layers]
+    return simulate_graph(graph.network, layers, x_q, timesteps, source_fan_outs(graph), exact=True,
+                          record_spikes=record_spikes, workers=workers)

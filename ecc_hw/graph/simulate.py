@@ -6,25 +6,35 @@ Per step t, every spiking layer and max-pool node in ``GraphNetwork.schedule()``
 image), fires where ``V >= theta`` and subtracts theta (soft reset); a max-pool node keeps its source's
 spike counts D_i(t) and emits ``s_p(t) = D_p(t) - D_p(t-1)`` with D_p the window maximum (rate coding);
 then the output layer accumulates its edges and bias. A spike of step t reaches every consumer in step t.
+
+The graph is acyclic and a source always comes before its consumers in the schedule, so the spikes of a
+layer at every step depend only on its sources' spikes up to that step: each source is simulated for
+all T steps of a chunk of images at once, its edges' currents being one batched linear map over the
+T x B spike rows, and only the membrane update runs step by step. The output layer is linear, so its
+final membrane is ``sum_e W_e (*) (spike counts of src(e)) + T b_N``. Chunks of images run on threads
+(NumPy and BLAS release the GIL; BLAS is held to one thread per product meanwhile).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from ..if_network import batch_chunk, default_workers
 from .edge_map import EdgeMap
 from .network import LAYER, NETWORK_INPUT, GraphNetwork, Source
 from .pooling import max_pool
-
-CHUNK = 128  # images simulated together
 
 
 @dataclass(frozen=True)
 class SimLayer:
     """One layer as the simulation sees it: its edges' ``sources`` and ``maps``, ``bias`` per neuron,
     ``threshold`` (None on the output layer), the TRE ``charges`` of steps 1..T and the ``initial``
-    membrane; ``current_bound`` (per neuron, or None) is asserted on |Z| at every step."""
+    membrane; ``current_bound`` (per neuron, or None) is asserted on |Z| at every step. ``map_dtype`` is
+    the dtype its edge maps run in: in the integer model one that holds every partial sum of what the
+    simulation feeds them exactly (spikes per step, the input, or on the output layer counts over T)."""
 
     index: int
     sources: tuple[Source, ...]
@@ -34,6 +44,7 @@ class SimLayer:
     charges: np.ndarray | None
     initial: float
     current_bound: np.ndarray | None = None
+    map_dtype: type = np.float64
 
     @property
     def fed_by_input(self) -> bool:
@@ -65,90 +76,126 @@ def fan_outs_by_source(layers) -> dict[Source, np.ndarray]:
     return fan_outs
 
 
-class _Chunk:
-    """The state of one batch of images: membranes, running counts, outputs."""
+def _count_dtype(timesteps: int):
+    """The narrowest unsigned type that holds a neuron's spike count over T steps."""
+    return np.uint8 if timesteps < 256 else np.uint16 if timesteps < 65536 else np.uint32
 
-    def __init__(self, network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, exact: bool):
-        self.network, self.layers, self.exact = network, layers, exact
-        self.values: dict[Source, np.ndarray] = {NETWORK_INPUT: rows}
-        batch = len(rows)
-        dtype = np.int64 if exact else np.float64
-        self.constant: dict[int, np.ndarray] = {}
-        self.constant = {layer.index: self.current(layer) for layer in layers if layer.fed_by_input}
-        self.membranes = {layer.index: np.full((batch, layer.bias.size), layer.initial, dtype=dtype)
-                          for layer in layers}
-        self.counts = {pool.source: np.zeros((batch, network.layer(pool.source.index).neurons), np.int64)
-                       for pool in network.max_pools}
-        self.pool_sent = {pool.index: np.zeros((batch, pool.neurons), np.int64) for pool in network.max_pools}
-        self.spike_counts = np.zeros((batch, len(layers) - 1), dtype=np.int64)
-        self.pool_spike_counts = np.zeros((batch, len(network.max_pools)), dtype=np.int64)
-        self.synops = np.zeros(batch, dtype=np.int64)
 
-    def current(self, layer: SimLayer) -> np.ndarray:
-        """sum_e W_e (*) s_src(e) + b_n (int64 in the exact model: the float64 sums are exact integers)."""
-        if layer.index in self.constant:
-            return self.constant[layer.index]
-        total = np.zeros((len(self.values[NETWORK_INPUT]), layer.bias.size))
-        for source, edge_map in zip(layer.sources, layer.maps):
-            total += edge_map.apply(self.values[source])
-        if self.exact:
-            total = np.rint(total).astype(np.int64)
-        return total + layer.bias[None, :]
+def _membrane_dtype(layer: SimLayer, timesteps: int):
+    """float64 in the float model; int32 when |V| <= |V(0)| + T * Zmax + theta stays below 2^31, else int64."""
+    if layer.current_bound is None:
+        return np.float64
+    largest = abs(int(layer.initial)) + timesteps * int(np.max(layer.current_bound, initial=0)) + int(layer.threshold)
+    return np.int32 if largest < 2 ** 31 else np.int64
 
-    def fire(self, layer: SimLayer, step: int) -> np.ndarray:
-        """Integrate, fire and soft-reset spiking ``layer`` at step ``step`` (0-based); its spikes (0/1 int64)."""
-        current = self.current(layer) + layer.charges[step]
-        if layer.current_bound is not None:
-            assert np.all(np.abs(current) <= layer.current_bound), f"layer {layer.index}: |Z| over its 5.6 bound"
-        membrane = self.membranes[layer.index]
-        membrane += current
-        fired = membrane >= layer.threshold
-        membrane -= layer.threshold * fired
-        spikes = fired.astype(np.int64)
-        self.spike_counts[:, layer.index - 1] += spikes.sum(axis=1)
-        source = Source(LAYER, layer.index)
-        if source in self.counts:
-            self.counts[source] += spikes
-        return spikes
 
-    def pool(self, index: int) -> np.ndarray:
-        """Max-pool node ``index``'s spikes: the growth of its running maximum D_p."""
-        node = self.network.max_pools[index - 1]
-        running_max = max_pool(node, self.counts[node.source])
-        spikes = running_max - self.pool_sent[index]
-        self.pool_sent[index] = running_max
-        self.pool_spike_counts[:, index - 1] += spikes.sum(axis=1)
-        return spikes
+def _current(layer: SimLayer, values: dict, dtype) -> np.ndarray:
+    """sum_e W_e (*) s_src(e) + b_n in ``dtype``: (B, n) for a layer fed only by the input, else
+    (T, B, n) over the (T, B, neurons) spike trains of its sources (integers: the float sums are exact)."""
+    total = None
+    for source, edge_map in zip(layer.sources, layer.maps):
+        value = values[source]
+        part = edge_map.apply(value.reshape(-1, value.shape[-1]), layer.map_dtype)
+        total = part if total is None else np.add(total, part, out=total)
+    total = total.astype(dtype, copy=False)
+    total += layer.bias.astype(dtype)[None, :]
+    value = values[layer.sources[0]]
+    return total if layer.fed_by_input else total.reshape(*value.shape[:2], -1)
+
+
+def _check_bound(layer: SimLayer, current: np.ndarray, charges: np.ndarray) -> None:
+    """Assert |Z(t)| = |current(t) + e(t)| <= Zmax per neuron at every step (5.6)."""
+    if layer.current_bound is None:
+        return
+    axis = 0 if current.ndim == 2 else 1
+    highest = current.max(axis=axis).astype(np.int64) + charges[:, None]
+    lowest = current.min(axis=axis).astype(np.int64) + charges[:, None]
+    largest = np.maximum(np.abs(highest), np.abs(lowest))
+    assert np.all(largest <= layer.current_bound), f"layer {layer.index}: |Z| over its 5.6 bound"
+
+
+def _fire(layer: SimLayer, current: np.ndarray, timesteps: int, dtype) -> np.ndarray:
+    """Integrate ``current`` ((T, B, n), or (B, n) the same every step) plus the TRE charge of each step,
+    fire and soft-reset; the spikes (T, B, n) bool. Plain in-place ufuncs into preallocated arrays."""
+    batch, neurons = current.shape[-2:]
+    charges = np.asarray(layer.charges).astype(dtype)
+    _check_bound(layer, current, np.asarray(layer.charges))
+    membrane = np.full((batch, neurons), layer.initial, dtype=dtype)
+    step_current, reset = np.empty_like(membrane), np.empty_like(membrane)
+    spikes = np.empty((timesteps, batch, neurons), dtype=bool)
+    threshold = dtype(layer.threshold)
+    for step in range(timesteps):
+        np.add(current if current.ndim == 2 else current[step], charges[step], out=step_current)
+        membrane += step_current
+        np.greater_equal(membrane, threshold, out=spikes[step])
+        np.multiply(spikes[step], threshold, out=reset)
+        membrane -= reset
+    return spikes
+
+
+def _pool_spikes(network: GraphNetwork, index: int, source_spikes: np.ndarray) -> np.ndarray:
+    """Max-pool node ``index``'s spikes (T, B, n) bool: the growth of its running maximum D_p(t) of the
+    source's running counts D_i(t)."""
+    node = network.max_pools[index - 1]
+    timesteps, batch, _ = source_spikes.shape
+    running = np.cumsum(source_spikes, axis=0, dtype=_count_dtype(timesteps))
+    maximum = max_pool(node, running.reshape(timesteps * batch, -1)).reshape(timesteps, batch, -1)
+    return np.diff(maximum, axis=0, prepend=np.zeros_like(maximum[:1])).astype(bool)
 
 
 def _run_chunk(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, timesteps: int, fan_outs: dict,
                exact: bool, record_spikes: bool) -> GraphResult:
-    state = _Chunk(network, layers, rows, exact)
+    """Every source of the schedule for all T steps of one chunk of images, then the output layer."""
+    batch = len(rows)
+    values: dict[Source, np.ndarray] = {NETWORK_INPUT: rows}
+    counts: dict[Source, np.ndarray] = {NETWORK_INPUT: timesteps * rows}
+    spike_counts = np.zeros((batch, len(layers) - 1), dtype=np.int64)
+    pool_spike_counts = np.zeros((batch, len(network.max_pools)), dtype=np.int64)
+    synops = np.zeros(batch, dtype=np.int64)
+    for source in network.schedule():
+        if source.kind == LAYER:
+            layer = layers[source.index - 1]
+            dtype = _membrane_dtype(layer, timesteps)
+            spikes = _fire(layer, _current(layer, values, dtype), timesteps, dtype)
+        else:
+            spikes = _pool_spikes(network, source.index, values[network.max_pools[source.index - 1].source])
+        values[source] = spikes
+        counts[source] = spikes.sum(axis=0, dtype=_count_dtype(timesteps))
+        totals = counts[source].sum(axis=1, dtype=np.int64)
+        if source.kind == LAYER:
+            spike_counts[:, source.index - 1] = totals
+        else:
+            pool_spike_counts[:, source.index - 1] = totals
+        if source in fan_outs:
+            synops += counts[source] @ fan_outs[source]
     output = layers[-1]
-    trains = {source: [] for source in network.schedule()} if record_spikes else None
-    for step in range(timesteps):
-        for source in network.schedule():
-            spikes = state.fire(layers[source.index - 1], step) if source.kind == LAYER else state.pool(source.index)
-            state.values[source] = spikes
-            if source in fan_outs:
-                state.synops += spikes @ fan_outs[source]
-            if record_spikes:
-                trains[source].append(spikes.astype(bool))
-        state.membranes[output.index] += state.current(output)
-    membrane = state.membranes[output.index]
+    membrane = None
+    for source, edge_map in zip(output.sources, output.maps):
+        part = edge_map.apply(counts[source], output.map_dtype)
+        membrane = part if membrane is None else np.add(membrane, part, out=membrane)
+    membrane = membrane.astype(np.int64) if exact else membrane
+    membrane += timesteps * output.bias[None, :]
     if output.current_bound is not None:
         assert np.all(np.abs(membrane) <= timesteps * output.current_bound), "output membrane over its 5.6 bound"
-    spikes = {source: np.stack(steps) for source, steps in trains.items()} if record_spikes else None
-    return GraphResult(np.argmax(membrane, axis=1), membrane, state.spike_counts, state.pool_spike_counts,
-                       state.synops, spikes)
+    spikes = {source: values[source] for source in network.schedule()} if record_spikes else None
+    return GraphResult(np.argmax(membrane, axis=1), membrane, spike_counts, pool_spike_counts, synops, spikes)
 
 
 def simulate_graph(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, timesteps: int,
-                   fan_outs: dict[Source, np.ndarray], exact: bool, record_spikes: bool = False) -> GraphResult:
+                   fan_outs: dict[Source, np.ndarray], exact: bool, record_spikes: bool = False,
+                   workers: int | None = None) -> GraphResult:
     """Run ``layers`` (1..N, in the network's numbering) on input rows (B, C * H * W) channel-major for
-    T = ``timesteps`` (>= 1); ``exact``: integer currents and membranes (int64), else float64."""
-    parts = [_run_chunk(network, layers, rows[start:start + CHUNK], timesteps, fan_outs, exact, record_spikes)
-             for start in range(0, len(rows), CHUNK)]
+    T = ``timesteps`` (>= 1); ``exact``: integer currents and membranes (int64 results), else float64.
+
+    Chunks of images run on ``workers`` threads (default: every CPU, as ``ecc_hw.golden.run``); every
+    chunk is computed as if alone, so the integer results do not depend on ``workers``."""
+    workers = default_workers() if workers is None else max(1, int(workers))
+    widest = max([layer.bias.size for layer in layers] + [pool.neurons for pool in network.max_pools])
+    chunk = max(1, min(batch_chunk(timesteps, widest), -(-len(rows) // workers)))
+    starts = range(0, len(rows), chunk)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda start: _run_chunk(network, layers, rows[start:start + chunk], timesteps,
+                                                       fan_outs, exact, record_spikes), starts))
     spikes = None
     if record_spikes:
         spikes = {source: np.concatenate([part.spikes[source] for part in parts], axis=1) for source in parts[0].spikes}
