@@ -50,7 +50,7 @@ class EdgeMap:
         the result is exact whenever ``dtype`` represents all of them (the caller's proof)."""
         x = np.asarray(x)
         maps = x.reshape(len(x), *self.geometry.input_shape)
-        if self.geometry.pool is not None or self.geometry.kind != "conv":
+        if self.geometry.pool is not None or self.geometry.kind == "dense":
             maps = sum_pool(maps.astype(dtype), self.geometry.pool)
         weight = self._weight(dtype)
         if self.geometry.kind == "dense":
@@ -58,7 +58,7 @@ class EdgeMap:
         if self.geometry.kind == "identity":
             out = np.zeros((len(x), *self.geometry.output_shape), dtype=dtype)
             offset = self.geometry.channel_offset
-            out[:, offset:offset + maps.shape[1]] = maps * weight[None, :, None, None]
+            np.multiply(maps, weight[None, :, None, None], out=out[:, offset:offset + maps.shape[1]])
             return out.reshape(len(x), -1)
         return self._conv(maps, weight)
 

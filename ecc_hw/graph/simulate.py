@@ -23,9 +23,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..if_network import batch_chunk, default_workers
+from ..linear import EXACT_FLOAT32
 from .edge_map import EdgeMap
 from .network import LAYER, NETWORK_INPUT, GraphNetwork, Source
 from .pooling import max_pool
+
+ROW_ELEMENTS = 1 << 19  # currents computed at once (2 MiB in float32), so that the edges' sums stay in cache
 
 
 @dataclass(frozen=True)
@@ -82,25 +85,34 @@ def _count_dtype(timesteps: int):
 
 
 def _membrane_dtype(layer: SimLayer, timesteps: int):
-    """float64 in the float model; int32 when |V| <= |V(0)| + T * Zmax + theta stays below 2^31, else int64."""
+    """float64 in the float model. In the integer model every current, charge and membrane value is an
+    integer with |V| <= |V(0)| + T * Zmax + theta: float32 (exact below 2^24, and what float32 maps give,
+    so no conversion) when that holds, else int32 below 2^31, else int64."""
     if layer.current_bound is None:
         return np.float64
     largest = abs(int(layer.initial)) + timesteps * int(np.max(layer.current_bound, initial=0)) + int(layer.threshold)
+    if largest < EXACT_FLOAT32 and layer.map_dtype == np.float32:
+        return np.float32
     return np.int32 if largest < 2 ** 31 else np.int64
 
 
 def _current(layer: SimLayer, values: dict, dtype) -> np.ndarray:
     """sum_e W_e (*) s_src(e) + b_n in ``dtype``: (B, n) for a layer fed only by the input, else
-    (T, B, n) over the (T, B, neurons) spike trains of its sources (integers: the float sums are exact)."""
-    total = None
-    for source, edge_map in zip(layer.sources, layer.maps):
-        value = values[source]
-        part = edge_map.apply(value.reshape(-1, value.shape[-1]), layer.map_dtype)
-        total = part if total is None else np.add(total, part, out=total)
-    total = total.astype(dtype, copy=False)
-    total += layer.bias.astype(dtype)[None, :]
-    value = values[layer.sources[0]]
-    return total if layer.fed_by_input else total.reshape(*value.shape[:2], -1)
+    (T, B, n) over the (T, B, neurons) spike trains of its sources. Computed over blocks of rows that stay
+    in cache, every edge of a block summed in the map dtype (integers: the sums are exact) and written,
+    with the bias, into the result."""
+    leading = values[layer.sources[0]].shape[:-1]
+    flat = [values[source].reshape(-1, values[source].shape[-1]) for source in layer.sources]
+    total = np.empty((len(flat[0]), layer.bias.size), dtype=dtype)
+    bias = layer.bias.astype(layer.map_dtype)
+    block = max(1, ROW_ELEMENTS // layer.bias.size)
+    for start in range(0, len(total), block):
+        part = None
+        for rows, edge_map in zip(flat, layer.maps):
+            term = edge_map.apply(rows[start:start + block], layer.map_dtype)
+            part = term if part is None else np.add(part, term, out=part)
+        np.add(part, bias, out=total[start:start + block], casting="unsafe")
+    return total.reshape(*leading, -1)
 
 
 def _check_bound(layer: SimLayer, current: np.ndarray, charges: np.ndarray) -> None:
