@@ -1,10 +1,12 @@
 """The radix (binary-coded) method on graph networks (ecc_hw.graph.radix, docs/graph_radix.md): the golden model
 equals the integer quantised ANN source by source on random DAGs (residual Adds, Concats, max pools, grouped convs),
-equals the chain's ecc_hw.radix on the bundled MNIST QCFS chain;
+equals the chain's ecc_hw.radix on the bundled MNIST QCFS chain, and on the QCFS Fashion-MNIST ResNet at T = 4;
 a max pool that forgets the tied-for-max set is caught."""
+import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -18,10 +20,12 @@ from ecc_hw.errors import UserError
 from ecc_hw.graph import radix as graph_radix
 from ecc_hw.graph.calibrate import calibrate
 from ecc_hw.graph.edge_map import EdgeMap
+from ecc_hw.graph.forward import forward
 from ecc_hw.graph.network import LAYER, MAX_POOL, Source
 from ecc_hw.graph.pipeline import convert_graph
 from ecc_hw.graph.pooling import max_pool
-from ecc_hw.graph.radix import quantise_radix_graph, quantised_graph_ann, run_radix_graph
+from ecc_hw.graph.radix import qcfs_graph_forward, quantise_radix_graph, quantised_graph_ann, run_radix_graph
+from ecc_hw.train import LEVELS_KEY
 
 FASHION = Path(__file__).parents[1] / "ecc_hw" / "data" / "fashion"
 
@@ -121,6 +125,28 @@ def test_the_mnist_qcfs_chain_equals_the_chain_radix_model():
     np.testing.assert_array_equal(result.predictions, chain.predictions)
     np.testing.assert_array_equal(result.spike_counts, chain.spike_counts)
     np.testing.assert_array_equal(result.synops, chain.synops)
+
+
+def test_radix_at_t4_equals_the_quantised_ann_on_the_qcfs16_resnet():
+    # resnet_qcfs16 was trained with QCFS at L = 16 = 2^4 levels: T = 4 bits; 8-bit weights and inputs.
+    model = onnx.load(str(FASHION / "resnet_qcfs16.onnx"))
+    assert {p.key: p.value for p in model.metadata_props}[LEVELS_KEY] == "16"
+    graph = fashion_graph("resnet_qcfs16", 4)
+    assert all(layer.clip is not None for layer in graph.network.spiking_layers)
+    test = np.load(FASHION / "fashion_test.npz")
+    x, labels = test["x"].astype(np.float64), test["y"]
+    x_q = graph.quantise_input(x)
+    result = run_radix_graph(graph, x_q, 4)
+    output, _ = quantised_graph_ann(graph, x_q, 4)
+    np.testing.assert_array_equal(result.output_membrane, output)  # all 1,000 images
+    assert_radix_equals_ann(graph, x_q[:50], 4)
+    cnn = np.argmax(forward(graph.network, x).logits, axis=1)
+    qcfs_ann = np.argmax(qcfs_graph_forward(graph.network, graph.lambdas, x, 16), axis=1)
+    recorded = json.loads((FASHION / "models.json").read_text())["models"]["resnet_qcfs16.onnx"]
+    assert np.sum(cnn == labels) == recorded["correct"] == 882   # the exported model: Clip(0, theta)
+    assert np.sum(qcfs_ann == labels) == 883                      # as trained: 16 levels, float64
+    assert np.sum(result.predictions == labels) == 884            # radix SNN = quantised ANN, 8-bit weights
+    assert np.sum(result.predictions == qcfs_ann) >= 970          # 8-bit rounding moves a few level boundaries
 
 
 def test_timesteps_outside_the_radix_range_are_refused():

@@ -48,6 +48,7 @@ RECIPES = {
     "maxpool": dict(RECIPE, arch="maxpool"),
     "depthwise": dict(RECIPE, arch="depthwise"),
     "resnet_qcfs4": dict(RECIPE, arch="resnet", act="qcfs", levels=4),
+    "resnet_qcfs16": dict(RECIPE, arch="resnet", act="qcfs", levels=16),  # L = 2^4: radix at T = 4
 }
 
 
