@@ -42,6 +42,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]' && $(BIN)/python -m pip install -q --no-deps spikingjelly==2.0.0
 	$(BIN)/python bench/bench_golden.py
+	$(BIN)/python bench/bench_graph_golden.py
 	$(BIN)/python bench/bench_cycles.py
 	$(BIN)/python bench/bench_events_hw.py
 	$(MAKE) bench-sim
