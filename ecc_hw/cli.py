@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .errors import UserError
-from .variants import InputKind, LambdaMode, Memory, Method, PoolMode, TreMode
+from .variants import InputKind, LambdaMode, Memory, Method, PoolMode, Topology, TreMode
 
 # Library option fields (UserError.field) whose flag's dest has another name.
 FIELD_DESTS = {"window_us": "window", "with_float_snn": "float_snn"}
@@ -26,26 +26,28 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _shape(text: str) -> tuple[int, int, int]:
+def _shape(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not C,H,W (three positive integers)")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape such as C,H,W (positive integers)")
     return values
 
 
 def _convert(args) -> None:
-    from . import data, params
-    from .convert import ConvertOptions, convert
+    from . import data
+    from .convert import ConvertOptions
     from .input_range import calibration_warnings
+    from .networks import convert_model, is_graph, save_network
 
     options = ConvertOptions(
         lambda_mode=args.lambda_mode, percentile=args.percentile, kappa=args.kappa, eta=args.eta,
         weight_bits=args.weight_bits, input_bits=args.input_bits, timesteps=args.timesteps,
         pool_mode=args.pool_mode, tre_mode=args.tre_mode, input_shape=args.input_shape, method=args.method,
-        alpha=args.alpha, input_kind=args.input_kind)
+        alpha=args.alpha, input_kind=args.input_kind, topology=args.topology,
+        bias_calibration=args.bias_calibration, bias_calibration_images=args.bias_calibration_images)
     options.check()
     if options.input_kind == InputKind.EVENTS:
         _convert_events(args, options)
@@ -53,13 +55,20 @@ def _convert(args) -> None:
     x, _ = data.load_npz(args.calib, need_labels=False)
     for warning in calibration_warnings(x, args.calib):
         print(f"ecc-hw convert: warning: {warning}", file=sys.stderr)
-    net = convert(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
-    params.save(net, args.output)
+    net = convert_model(args.model, x, options, calibration_source=str(args.calib).split("/")[-1])
+    save_network(net, args.output)
     from rich.console import Console
-    Console(stderr=True).print(
-        f"wrote [bold]{args.output}[/]: {len(net.layers)} layers, lambdas "
-        + ", ".join(f"{v:.4g}" for v in net.lambdas)
-        + ", thresholds " + ", ".join(str(layer.threshold) for layer in net.spiking_layers))
+    if is_graph(net):
+        graph = net.graph
+        edges = sum(len(layer.edges) for layer in graph.layers)
+        calibrated = f", biases calibrated for T={net.bias_calibrated_for}" if net.bias_calibrated_for else ""
+        summary = (f"graph network, {len(graph.layers)} layers, {edges} edges, {len(net.network.max_pools)} max-pool "
+                   f"nodes, input {net.network.input.layout}{calibrated}, thresholds "
+                   + ", ".join(str(layer.threshold) for layer in graph.spiking_layers))
+    else:
+        summary = (f"{len(net.layers)} layers, lambdas " + ", ".join(f"{v:.4g}" for v in net.lambdas)
+                   + ", thresholds " + ", ".join(str(layer.threshold) for layer in net.spiking_layers))
+    Console(stderr=True).print(f"wrote [bold]{args.output}[/]: {summary}")
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -102,11 +111,21 @@ def _evaluate(args) -> None:
     from rich.progress import Progress
     from rich.table import Table
 
-    from . import data, evaluate, params
+    from . import data, evaluate
     from .input_range import check_input_range
+    from .graph.evaluate import evaluate_graph
+    from .networks import is_graph, load_network
 
-    net = params.load(args.net)
-    if net.input_kind == InputKind.EVENTS:
+    net = load_network(args.net)
+    graph = is_graph(net)
+    if args.layers < 0:
+        raise UserError(f"{args.layers} must be a T >= 1", field="layers")
+    if args.layers_plot and not args.layers:
+        raise UserError("needs --layers T (the T of the diagnosis)", field="layers_plot")
+    if args.layers and not graph:
+        raise UserError(f"{args.net}: the per-layer diagnosis takes graph parameter folders; convert the model "
+                        "with --topology graph", field="layers")
+    if not graph and net.input_kind == InputKind.EVENTS:
         from .events.preprocess import load_any
         x = load_any(args.data, tuple(net.events["sensor"]))
         if x.labels is None:
@@ -116,7 +135,7 @@ def _evaluate(args) -> None:
         y = x.labels
         args.timesteps = args.timesteps or [net.timesteps]
     else:
-        x, y = data.load_npz(args.data, input_shape=net.input_shape)
+        x, y = data.load_npz(args.data, input_shape=net.network.input.model_shape if graph else net.input_shape)
         for warning in check_input_range(net, x, args.data):
             print(f"ecc-hw evaluate: warning: {warning}", file=sys.stderr)
         if args.limit:
@@ -126,8 +145,13 @@ def _evaluate(args) -> None:
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("golden model", total=x_count * len(args.timesteps))
-        report = evaluate.evaluate(net, x, y, args.timesteps, with_float_snn=args.float_snn,
-                                   progress=lambda n: progress.advance(task, n))
+        run = evaluate_graph if graph else evaluate.evaluate
+        report = run(net, x, y, args.timesteps, with_float_snn=args.float_snn,
+                     progress=lambda n: progress.advance(task, n))
+        diagnoses = _diagnose(net, x, args.layers, progress) if args.layers else None
+    if diagnoses is not None:
+        from .graph.diagnose import diagnosis_rows
+        report["layers"] = {"timesteps": args.layers, "rows": diagnosis_rows(diagnoses)}
     table = Table(title=f"{args.net}: {report['images']} images, CNN accuracy "
                         f"{100 * report['cnn_accuracy']:.2f}%, CNN MACs/image {report['macs_per_image']:,}")
     for column in ("T", "SNN acc. %", *(("float SNN %",) if args.float_snn else ()), "SynOps/image",
@@ -140,10 +164,41 @@ def _evaluate(args) -> None:
                       f"{entry['energy_snn_uj']:.3f}", f"{entry['energy_cnn_uj']:.3f}",
                       f"{entry['images_per_second']:.0f}")
     Console(width=None if sys.stdout.isatty() else 132).print(table)
+    if diagnoses is not None:
+        _print_diagnosis(diagnoses, args.layers)
     if args.json:
         evaluate.write_json(report, args.json)
     if args.plot:
         evaluate.write_plot(report, args.plot)
+    if args.layers_plot:
+        from .graph.diagnose import write_diagnosis_plot
+        write_diagnosis_plot(diagnoses, args.layers_plot, f"{args.net}: per-layer diagnosis at T={args.layers}")
+
+
+def _diagnose(net, x, timesteps: int, progress) -> list:
+    """``evaluate --layers T``: the per-layer diagnosis of the graph network at T (docs/graphs.md)."""
+    from .graph.diagnose import diagnose_layers
+
+    task = progress.add_task(f"per-layer diagnosis, T={timesteps}", total=None)
+    diagnoses = diagnose_layers(net.graph, x, timesteps, net.tre_mode, include_max_pools=True)
+    progress.remove_task(task)
+    return diagnoses
+
+
+def _print_diagnosis(diagnoses: list, timesteps: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"per spiking layer and max-pool node at T={timesteps}: rate x lambda against "
+                        "the CNN activation")
+    for column in ("layer", "neurons", "corr.", "mean err / lambda", "mean |err| / lambda", "saturated %",
+                   "wrongly silent %", "wrongly firing %"):
+        table.add_column(column, justify="right")
+    for entry in diagnoses:
+        table.add_row(entry.label, f"{entry.neurons:,}", f"{entry.correlation:.3f}", f"{entry.mean_error:+.3f}",
+                      f"{entry.mean_abs_error:.3f}", f"{100 * entry.saturated_fraction:.1f}",
+                      f"{100 * entry.wrongly_silent_fraction:.1f}", f"{100 * entry.wrongly_firing_fraction:.1f}")
+    Console(width=None if sys.stdout.isatty() else 132).print(table)
 
 
 def _train(args) -> None:
@@ -249,7 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--timesteps", type=int, default=128, help="T the hardware is built for")
     convert.add_argument("--pool", dest="pool_mode", default=PoolMode.COMPOSE.value, choices=PoolMode.values())
     convert.add_argument("--tre", dest="tre_mode", default=TreMode.SPREAD.value, choices=TreMode.values())
-    convert.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W")
+    convert.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
+                         help="the input's shape without the batch, in the model's own layout")
+    convert.add_argument("--topology", default=Topology.AUTO.value, choices=Topology.values(),
+                         help="chain or graph converter; auto: the chain converter where it takes the model")
+    convert.add_argument("--bias-calibration", type=int, default=0, metavar="T",
+                         help="graphs: calibrate the biases for T steps (docs/graphs.md); 0: off")
+    convert.add_argument("--bias-calibration-images", type=int, default=200, metavar="N",
+                         help="calibration images the bias calibration runs on (default 200)")
     convert.add_argument("--method", default=Method.ECC.value, choices=Method.values(),
                          help="conversion method (docs/methods.md); radix: --timesteps = bits")
     convert.add_argument("--alpha", type=float, default=0.8, help="rmp: threshold scale alpha")
@@ -272,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="write accuracy and SynOps against T here (PNG)")
     evaluate.add_argument("--float-snn", action="store_true", help="also run the float ECC-SNN")
     evaluate.add_argument("--limit", type=int, default=0, help="use only the first N images")
+    evaluate.add_argument("--layers", type=int, default=0, metavar="T",
+                          help="graphs: per-layer diagnosis at T (rate x lambda against the CNN)")
+    evaluate.add_argument("--layers-plot", default=None, metavar="PNG", help="write the per-layer diagnosis here")
 
     train = _command(commands, "train", _train, help="train the bundled MNIST architecture (needs torch) -> ONNX")
     train.add_argument("--act", required=True, choices=("relu", "relu6", "clip", "qcfs"))

@@ -1,4 +1,5 @@
-"""Data files: ``.npz`` with ``x`` (N, C, H, W) and ``y`` (N,), and the bundled MNIST subset."""
+"""Data files: ``.npz`` with ``x`` (N, ...) in the model's own input layout (N, C, H, W for a chain) and
+``y`` (N,), and the bundled MNIST subset."""
 from __future__ import annotations
 
 import zipfile
@@ -28,14 +29,16 @@ def read_arrays(path, expected: str) -> dict:
 
 
 def load_npz(path, need_labels: bool = True, input_shape: tuple | None = None):
-    """Return (x, y) from ``path``; y is None when absent and not needed. One-line UserError on bad data."""
+    """Return (x, y) from ``path``; y is None when absent and not needed. ``input_shape`` (no batch) is the
+    shape each x must have, when known. One-line UserError on bad data."""
     path = Path(path)
-    contents = read_arrays(path, ".npz with x (N, C, H, W) and y (N,)")
+    contents = read_arrays(path, ".npz with x (N, ...) in the model's input layout and y (N,)")
     if "x" not in contents:
-        raise UserError(f"{path}: has no array 'x' (found {sorted(contents)}); expected x (N, C, H, W)")
+        raise UserError(f"{path}: has no array 'x' (found {sorted(contents)}); expected x (N, C, H, W) or "
+                        "the model's own input layout")
     x = contents["x"]
-    if x.ndim != 4:
-        raise UserError(f"{path}: x has shape {x.shape}; expected 4 dimensions (N, C, H, W)")
+    if x.ndim < 2:
+        raise UserError(f"{path}: x has shape {x.shape}; expected a batch (N, ...) in the model's input layout")
     if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
         raise UserError(f"{path}: x has shape {x.shape}, the network needs (N, {', '.join(map(str, input_shape))})")
     if not np.issubdtype(x.dtype, np.number) or (np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x))):

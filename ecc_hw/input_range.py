@@ -47,9 +47,9 @@ def _scale_text(ratio: float) -> str:
 
 def check_input_range(params, x: np.ndarray, source: str) -> list[str]:
     """The warnings (one line each, naming ``source``) for image data ``x`` (N, C, H, W) fed to the image-input
-    parameter file ``params`` (``ecc_hw.params.NetworkParams``); a UserError naming ``source`` and both ranges
+    parameter file ``params`` (``NetworkParams`` or ``GraphParams``); a UserError naming ``source`` and both ranges
     when the data's scale is certainly not the calibration's (see the module docstring)."""
-    lambda_0, signed, full_scale = params.lambdas[0], params.input_signed, params.input_full_scale
+    lambda_0, signed, full_scale = params.input_lambda, params.input_signed, params.input_full_scale
     low, high = float(np.min(x)), float(np.max(x))
     peak = max(abs(low), abs(high))
     ranges = f"x spans {low:g}..{high:g}, the parameters were calibrated for {calibrated_range(lambda_0, signed)}"

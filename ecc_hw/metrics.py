@@ -41,8 +41,14 @@ def spiking_neurons(params: NetworkParams) -> int:
     return sum(layer.neurons for layer in params.spiking_layers)
 
 
-def energy_uj(params: NetworkParams, synops_per_image: float, model: EnergyModel = EnergyModel()) -> dict:
+def energy_from_counts(first_layer_macs: float, macs: float, synops_per_image: float,
+                       model: EnergyModel = EnergyModel()) -> dict:
     """E_snn = E_mac * first-layer MACs + E_ac * SynOps, E_cnn = E_mac * MACs, in microjoules."""
-    snn = (model.e_mac_pj * first_layer_macs_per_image(params) + model.e_ac_pj * synops_per_image) * 1e-6
-    cnn = model.e_mac_pj * macs_per_image(params) * 1e-6
+    snn = (model.e_mac_pj * first_layer_macs + model.e_ac_pj * synops_per_image) * 1e-6
+    cnn = model.e_mac_pj * macs * 1e-6
     return {"snn_uj": snn, "cnn_uj": cnn, "ratio": cnn / snn if snn else float("inf")}
+
+
+def energy_uj(params: NetworkParams, synops_per_image: float, model: EnergyModel = EnergyModel()) -> dict:
+    """:func:`energy_from_counts` with the chain's first-layer MACs and MACs."""
+    return energy_from_counts(first_layer_macs_per_image(params), macs_per_image(params), synops_per_image, model)

@@ -138,6 +138,11 @@ class NetworkParams:
         return input_full_scale(self.input_bits, self.input_signed)
 
     @property
+    def input_lambda(self) -> float:
+        """lambda_0."""
+        return self.lambdas[0]
+
+    @property
     def spiking_layers(self) -> list[QuantLayer]:
         """Layers 1..N-1."""
         return self.layers[:-1]

@@ -35,6 +35,15 @@ class Variant(str, enum.Enum):
             raise UserError(f"'{value}' is not one of {', '.join(cls.values())}", field=field) from None
 
 
+class Topology(Variant):
+    """Which converter takes a model: ``auto`` (the chain converter where it accepts the model, else the
+    graph converter), ``chain`` or ``graph`` (docs/graphs.md)."""
+
+    AUTO = "auto"
+    CHAIN = "chain"
+    GRAPH = "graph"
+
+
 class InputKind(Variant):
     """What the network reads: images (a constant current) or event frames (docs/events.md)."""
 

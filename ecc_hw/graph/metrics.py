@@ -5,6 +5,7 @@ the spikes: CNN MACs, the first-layer MACs of the SNN, spiking neurons and max-p
 """
 from __future__ import annotations
 
+from ..metrics import energy_from_counts
 from .network import INPUT, GraphNetwork
 from .pooling import window_cells
 
@@ -29,3 +30,9 @@ def spiking_neurons(network: GraphNetwork) -> int:
 def maxpool_compares_per_image(network: GraphNetwork, timesteps: int) -> int:
     """Non-padding window cells x pool neurons x T, over every max-pool node (5.4)."""
     return sum(int(window_cells(node).sum()) for node in network.max_pools) * timesteps
+
+
+
+def energy_uj(network: GraphNetwork, synops_per_image: float) -> dict:
+    """``ecc_hw.metrics.energy_from_counts`` with the graph's first-layer MACs and MACs (section 4)."""
+    return energy_from_counts(first_layer_macs_per_image(network), macs_per_image(network), synops_per_image)

@@ -1,0 +1,78 @@
+"""The conversion of a graph network: ONNX file + calibration images -> ``GraphParams`` (docs/graphs.md).
+
+The passes and the edge builder (``ecc_hw.graph.pipeline``), the lambdas from the CNN's activations
+(``calibrate``), CN per edge and the integers (``quantise``) and, when asked for, bias calibration for
+one T (5.8). The options are ``ecc_hw.convert.ConvertOptions``; those that only chains support
+(another method, event input, pools as their own layers) are refused in one line naming the option.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from ..convert import ConvertOptions
+from ..errors import UserError
+from ..manifest import file_sha256
+from ..variants import InputKind, Method, PoolMode
+from .bias_calibration import calibrate_biases
+from .calibrate import calibrate
+from .network import GraphNetwork
+from .pipeline import convert_graph
+from .quantise import quantise_graph
+from .store import GraphParams
+
+GRAPH_METHODS = (Method.ECC,)
+
+
+def check_graph_options(options: ConvertOptions) -> None:
+    """A one-line UserError naming the first option the graph converter does not take."""
+    if options.method not in GRAPH_METHODS:
+        raise UserError(f"method {options.method} is not available for graph networks yet (available: "
+                        f"{', '.join(GRAPH_METHODS)})", field="method")
+    if options.input_kind != InputKind.IMAGE:
+        raise UserError("event input is not available for graph networks yet", field="input_kind")
+    if options.pool_mode != PoolMode.COMPOSE:
+        raise UserError(f"'{options.pool_mode}' is for chains; a graph network composes its average pools",
+                        field="pool_mode")
+
+
+def check_graph_calibration(network: GraphNetwork, x: np.ndarray, where: str) -> np.ndarray:
+    """Calibration images as float64 in the model's own input layout; a one-line UserError on a wrong
+    shape, no images or non-finite values."""
+    x = np.asarray(x)
+    expected = tuple(network.input.model_shape)
+    if x.ndim != 1 + len(expected) or tuple(x.shape[1:]) != expected:
+        raise UserError(f"{where}: x has shape {tuple(x.shape)}, the model's input '{network.input.name}' is "
+                        f"(N, {', '.join(map(str, expected))}) ({network.input.layout})")
+    if len(x) == 0:
+        raise UserError(f"{where}: x holds no images")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"{where}: x contains NaN or infinite values")
+    return x
+
+
+def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertOptions,
+                        calibration_source: str = "calibration data") -> GraphParams:
+    """ONNX model + calibration images (the model's own layout) -> the ``GraphParams`` of ``options``."""
+    options.check()
+    check_graph_options(options)
+    network = convert_graph(model_path, options.input_shape)
+    x = check_graph_calibration(network, calibration_x, calibration_source)
+    lambdas = calibrate(network, x, options.lambda_mode, options.percentile)
+    graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa, options.eta)
+    calibrated_for, corrections = None, ()
+    if options.bias_calibration:
+        result = calibrate_biases(graph, x[:options.bias_calibration_images], options.bias_calibration,
+                                  options.tre_mode)
+        graph, calibrated_for = result.graph, result.timesteps
+        corrections = tuple(tuple(int(v) for v in values) for values in result.corrections)
+    provenance = {
+        "source_model": str(model_path).split("/")[-1], "source_sha256": file_sha256(model_path),
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
+        "calibration": {"source": calibration_source, "images": int(len(x)),
+                        "min": float(np.min(x)), "max": float(np.max(x))},
+    }
+    return GraphParams(graph, options.method, options.tre_mode, options.timesteps, calibrated_for, corrections,
+                       provenance)

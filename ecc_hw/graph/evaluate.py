@@ -1,0 +1,64 @@
+"""Accuracy, SynOps, MACs and energy of a graph network's CNN and integer SNN at several T (docs/graphs.md).
+
+The report has the keys of the chain's (``ecc_hw.evaluate``), so the same table, JSON and plot serve
+both, plus the topology, the max-pool compares and the T the biases were calibrated for.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import metrics
+from .float_snn import run_float_graph
+from .forward import forward
+from .golden import run_graph
+from .store import GraphParams
+
+CHUNK = 128  # images per golden-model call (the progress bar advances by these)
+
+
+def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps: list[int],
+                   with_float_snn: bool = False, progress=None) -> dict:
+    """Run the CNN once and the golden model at each T on ``x`` (the model's own input layout); return the
+    report as a JSON-ready dict. ``progress(images)`` is called as images finish."""
+    graph, network = params.graph, params.network
+    x = np.asarray(x, dtype=np.float64)
+    cnn_predictions = np.argmax(forward(network, x).logits, axis=1)
+    x_q = graph.quantise_input(x)
+    report = {
+        "topology": "graph", "images": int(len(x)), "cnn_accuracy": float(np.mean(cnn_predictions == y)),
+        "macs_per_image": metrics.macs_per_image(network),
+        "first_layer_macs_per_image": metrics.first_layer_macs_per_image(network),
+        "weight_bits": graph.weight_bits, "input_bits": graph.input_bits, "method": params.method,
+        "lambdas": [graph.lambdas.input, *graph.lambdas.layers], "input_kind": "image",
+        "bias_calibrated_for": params.bias_calibrated_for, "snn": [],
+    }
+    for steps in timesteps:
+        start = time.perf_counter()
+        parts = []
+        for begin in range(0, len(x_q), CHUNK):
+            parts.append(run_graph(graph, x_q[begin:begin + CHUNK], steps, params.tre_mode))
+            if progress is not None:
+                progress(len(parts[-1].predictions))
+        seconds = time.perf_counter() - start
+        predictions = np.concatenate([part.predictions for part in parts])
+        synops = float(np.mean(np.concatenate([part.synops for part in parts])))
+        spikes = np.concatenate([part.spike_counts.sum(axis=1) + part.pool_spike_counts.sum(axis=1)
+                                 for part in parts])
+        energy = metrics.energy_uj(network, synops)
+        entry = {
+            "timesteps": int(steps), "accuracy": float(np.mean(predictions == y)),
+            "agreement_with_cnn": float(np.mean(predictions == cnn_predictions)),
+            "synops_per_image": synops, "macs_per_image": report["macs_per_image"],
+            "first_layer_macs_per_image": report["first_layer_macs_per_image"],
+            "maxpool_compares_per_image": metrics.maxpool_compares_per_image(network, steps),
+            "spikes_per_image": float(np.mean(spikes)),
+            "energy_snn_uj": energy["snn_uj"], "energy_cnn_uj": energy["cnn_uj"],
+            "images_per_second": len(x) / seconds if seconds else None,
+        }
+        if with_float_snn:
+            floats = run_float_graph(network, graph.lambdas, x, steps, graph.kappa, graph.eta, params.tre_mode)
+            entry["float_snn_accuracy"] = float(np.mean(floats.predictions == y))
+        report["snn"].append(entry)
+    return report
