@@ -140,7 +140,8 @@ def _evaluate(args) -> None:
             print(f"ecc-hw evaluate: warning: {warning}", file=sys.stderr)
         if args.limit:
             x, y = x[:args.limit], y[:args.limit]
-        args.timesteps = args.timesteps or [16, 32, 64, 128]
+        radix = net.method == Method.RADIX
+        args.timesteps = args.timesteps or ([net.timesteps] if graph and radix else [16, 32, 64, 128])
     x_count = len(y)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:

@@ -1,8 +1,8 @@
 """The conversion of a graph network: ONNX file + calibration images -> ``GraphParams`` (docs/graphs.md).
 
 The passes and the edge builder (``ecc_hw.graph.pipeline``), the lambdas from the CNN's activations
-(``calibrate``), CN per edge and the integers (``quantise``) and, when asked for, bias calibration for
-one T (5.8). The options are ``ecc_hw.convert.ConvertOptions``; those that only chains support
+(``calibrate``), CN per edge and the integers (``quantise``; radix coding: ``radix``) and, when asked
+for, bias calibration for one T (5.8). The options are ``ecc_hw.convert.ConvertOptions``; those that only chains support
 (another method, event input, pools as their own layers) are refused in one line naming the option.
 """
 from __future__ import annotations
@@ -20,9 +20,10 @@ from .calibrate import calibrate
 from .network import GraphNetwork
 from .pipeline import convert_graph
 from .quantise import quantise_graph
+from .radix import quantise_radix_graph
 from .store import GraphParams
 
-GRAPH_METHODS = (Method.ECC,)
+GRAPH_METHODS = (Method.ECC, Method.RADIX)
 
 
 def check_graph_options(options: ConvertOptions) -> None:
@@ -30,6 +31,8 @@ def check_graph_options(options: ConvertOptions) -> None:
     if options.method not in GRAPH_METHODS:
         raise UserError(f"method {options.method} is not available for graph networks yet (available: "
                         f"{', '.join(GRAPH_METHODS)})", field="method")
+    if options.method == Method.RADIX and options.bias_calibration:
+        raise UserError("bias calibration is for rate coding (method ecc)", field="bias_calibration")
     if options.input_kind != InputKind.IMAGE:
         raise UserError("event input is not available for graph networks yet", field="input_kind")
     if options.pool_mode != PoolMode.COMPOSE:
@@ -61,7 +64,10 @@ def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertO
     network = convert_graph(model_path, options.input_shape)
     x = check_graph_calibration(network, calibration_x, calibration_source)
     lambdas = calibrate(network, x, options.lambda_mode, options.percentile)
-    graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa, options.eta)
+    if options.method == Method.RADIX:
+        graph = quantise_radix_graph(network, lambdas, options.weight_bits, options.input_bits, options.timesteps)
+    else:
+        graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa, options.eta)
     calibrated_for, corrections = None, ()
     if options.bias_calibration:
         result = calibrate_biases(graph, x[:options.bias_calibration_images], options.bias_calibration,

@@ -9,10 +9,13 @@ import time
 
 import numpy as np
 
+from ..errors import UserError
+from ..variants import Method
 from . import metrics
 from .float_snn import run_float_graph
 from .forward import forward
 from .golden import run_graph
+from .radix import run_radix_graph
 from .store import GraphParams
 
 CHUNK = 128  # images per golden-model call (the progress bar advances by these)
@@ -23,6 +26,10 @@ def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps:
     """Run the CNN once and the golden model at each T on ``x`` (the model's own input layout); return the
     report as a JSON-ready dict. ``progress(images)`` is called as images finish."""
     graph, network = params.graph, params.network
+    radix = params.method == Method.RADIX
+    if radix and (list(timesteps) != [params.timesteps] or with_float_snn):
+        raise UserError(f"radix parameters are built for T={params.timesteps} bits (and have no float SNN); "
+                        "convert again for another T", field="timesteps")
     x = np.asarray(x, dtype=np.float64)
     cnn_predictions = np.argmax(forward(network, x).logits, axis=1)
     x_q = graph.quantise_input(x)
@@ -38,7 +45,9 @@ def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps:
         start = time.perf_counter()
         parts = []
         for begin in range(0, len(x_q), CHUNK):
-            parts.append(run_graph(graph, x_q[begin:begin + CHUNK], steps, params.tre_mode))
+            rows = x_q[begin:begin + CHUNK]
+            parts.append(run_radix_graph(graph, rows, steps) if radix
+                         else run_graph(graph, rows, steps, params.tre_mode))
             if progress is not None:
                 progress(len(parts[-1].predictions))
         seconds = time.perf_counter() - start

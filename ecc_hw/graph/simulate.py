@@ -86,11 +86,13 @@ def _count_dtype(timesteps: int):
 
 def _membrane_dtype(layer: SimLayer, timesteps: int):
     """float64 in the float model. In the integer model every current, charge and membrane value is an
-    integer with |V| <= |V(0)| + T * Zmax + theta: float32 (exact below 2^24, and what float32 maps give,
-    so no conversion) when that holds, else int32 below 2^31, else int64."""
+    integer with |V - E(t)| <= |V(0)| + T * Zmax + theta + sum of the charges (E(t): the charge added up to
+    step t, see ``_fire``): float32 (exact below 2^24, and what float32 maps give, so no conversion) when
+    that holds, else int32 below 2^31, else int64."""
     if layer.current_bound is None:
         return np.float64
-    largest = abs(int(layer.initial)) + timesteps * int(np.max(layer.current_bound, initial=0)) + int(layer.threshold)
+    largest = (abs(int(layer.initial)) + timesteps * int(np.max(layer.current_bound, initial=0))
+               + int(layer.threshold) + int(np.abs(layer.charges).sum()))
     if largest < EXACT_FLOAT32 and layer.map_dtype == np.float32:
         return np.float32
     return np.int32 if largest < 2 ** 31 else np.int64
@@ -128,18 +130,19 @@ def _check_bound(layer: SimLayer, current: np.ndarray, charges: np.ndarray) -> N
 
 def _fire(layer: SimLayer, current: np.ndarray, timesteps: int, dtype) -> np.ndarray:
     """Integrate ``current`` ((T, B, n), or (B, n) the same every step) plus the TRE charge of each step,
-    fire and soft-reset; the spikes (T, B, n) bool. Plain in-place ufuncs into preallocated arrays."""
+    fire and soft-reset; the spikes (T, B, n) bool. Plain in-place ufuncs into preallocated arrays; the
+    charge is not added to every membrane: with E(t) the charge added up to step t, the loop keeps
+    V - E(t) and compares it with theta - E(t), which fires and resets exactly as V against theta."""
     batch, neurons = current.shape[-2:]
-    charges = np.asarray(layer.charges).astype(dtype)
     _check_bound(layer, current, np.asarray(layer.charges))
+    charged = np.cumsum(layer.charges).astype(dtype)
     membrane = np.full((batch, neurons), layer.initial, dtype=dtype)
-    step_current, reset = np.empty_like(membrane), np.empty_like(membrane)
+    reset = np.empty_like(membrane)
     spikes = np.empty((timesteps, batch, neurons), dtype=bool)
     threshold = dtype(layer.threshold)
     for step in range(timesteps):
-        np.add(current if current.ndim == 2 else current[step], charges[step], out=step_current)
-        membrane += step_current
-        np.greater_equal(membrane, threshold, out=spikes[step])
+        membrane += current if current.ndim == 2 else current[step]
+        np.greater_equal(membrane, threshold - charged[step], out=spikes[step])
         np.multiply(spikes[step], threshold, out=reset)
         membrane -= reset
     return spikes
