@@ -81,15 +81,18 @@ def test_every_fashion_model_converts_from_both_exporters(name, capsys, tmp_path
     assert report["snn"][0]["accuracy"] >= 0.5  # T = 64, 20 images; the accuracy at depth: docs/graphs.md
 
 
-def test_topology_graph_on_the_bundled_chain_gives_the_chain_golden_models_results(capsys, tmp_path):
+@pytest.mark.parametrize("method", ["ecc", "wn2017", "rmp"])
+def test_topology_graph_on_the_bundled_chain_gives_the_chain_golden_models_results(method, capsys, tmp_path):
     from ecc_hw import golden, params
     from ecc_hw.arithmetic import quantize_input
 
     for topology in ("chain", "graph"):
         status, _, err = run(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", tmp_path / topology,
-                             "--topology", topology, "--timesteps", "16")
+                             "--topology", topology, "--timesteps", "16", "--method", method, "--alpha", "0.7")
         assert status == 0, err
     chain, graph = params.load(tmp_path / "chain"), store.load(tmp_path / "graph")
+    assert [layer.threshold for layer in chain.layers] == [layer.threshold for layer in graph.graph.layers]
+    assert [layer.tre_charge for layer in chain.layers] == [layer.tre_charge for layer in graph.graph.layers]
     x = np.load(BUNDLED_CALIB)["x"][:30]
     expected = golden.run(chain, quantize_input(chain, x), 16)
     result = run_graph(graph.graph, graph.graph.quantise_input(x), 16)
@@ -147,8 +150,8 @@ def resnet_folder(tmp_path_factory):
 
 
 @pytest.mark.parametrize("options, fragments", [
-    (("--method", "wn2017"), ("--method", "not available for graph networks")),
-    (("--method", "rmp"), ("--method", "not available for graph networks")),
+    (("--method", "radix", "--timesteps", "4", "--bias-calibration", "4"), ("--bias-calibration", "rate coding")),
+    (("--method", "radix", "--timesteps", "40"), ("--timesteps",)),
     (("--pool", "layer"), ("--pool", "composes its average pools")),
     (("--topology", "chain"), ("resnet_legacy.onnx",)),
     (("--bias-calibration", "-1"), ("--bias-calibration", "T >= 1")),

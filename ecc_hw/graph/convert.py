@@ -7,23 +7,24 @@ for, bias calibration for one T (5.8). The options are ``ecc_hw.convert.ConvertO
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
 from ..convert import ConvertOptions
 from ..errors import UserError
 from ..manifest import file_sha256
+from ..methods import Recipe, recipe
 from ..variants import InputKind, Method, PoolMode
 from .bias_calibration import calibrate_biases
-from .calibrate import calibrate
+from .calibrate import GraphLambdas, calibrate
 from .network import GraphNetwork
 from .pipeline import convert_graph
 from .quantise import quantise_graph
 from .radix import quantise_radix_graph
 from .store import GraphParams
 
-GRAPH_METHODS = (Method.ECC, Method.RADIX)
+GRAPH_METHODS = (Method.ECC, Method.WN2017, Method.RMP, Method.RADIX)
 
 
 def check_graph_options(options: ConvertOptions) -> None:
@@ -38,6 +39,14 @@ def check_graph_options(options: ConvertOptions) -> None:
     if options.pool_mode != PoolMode.COMPOSE:
         raise UserError(f"'{options.pool_mode}' is for chains; a graph network composes its average pools",
                         field="pool_mode")
+
+
+def method_lambdas(lambdas: GraphLambdas, rec: Recipe) -> GraphLambdas:
+    """The lambdas a rate method uses (``ecc_hw.methods.method_lambdas`` per layer): lambda_0 and lambda_N as
+    calibrated, each spiking layer's (and so its max-pool nodes') times the recipe's threshold scale."""
+    scale = rec.threshold_scale
+    layers = tuple(value * scale for value in lambdas.layers[:-1]) + (lambdas.layers[-1],)
+    return replace(lambdas, layers=layers, max_pools=tuple(value * scale for value in lambdas.max_pools))
 
 
 def check_graph_calibration(network: GraphNetwork, x: np.ndarray, where: str) -> np.ndarray:
@@ -61,13 +70,16 @@ def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertO
     """ONNX model + calibration images (the model's own layout) -> the ``GraphParams`` of ``options``."""
     options.check()
     check_graph_options(options)
-    network = convert_graph(model_path, options.input_shape)
+    rec = recipe(options.method, options.alpha)
+    network = convert_graph(model_path, options.input_shape, rec.keep_epsilon)
     x = check_graph_calibration(network, calibration_x, calibration_source)
     lambdas = calibrate(network, x, options.lambda_mode, options.percentile)
     if options.method == Method.RADIX:
         graph = quantise_radix_graph(network, lambdas, options.weight_bits, options.input_bits, options.timesteps)
     else:
-        graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa, options.eta)
+        lambdas = method_lambdas(lambdas, rec)
+        graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa,
+                               options.eta if rec.tre else 0.0)
     calibrated_for, corrections = None, ()
     if options.bias_calibration:
         result = calibrate_biases(graph, x[:options.bias_calibration_images], options.bias_calibration,
@@ -77,6 +89,7 @@ def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertO
     provenance = {
         "source_model": str(model_path).split("/")[-1], "source_sha256": file_sha256(model_path),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
+        "recipe": asdict(rec),
         "calibration": {"source": calibration_source, "images": int(len(x)),
                         "min": float(np.min(x)), "max": float(np.max(x))},
     }

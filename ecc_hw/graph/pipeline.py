@@ -46,14 +46,15 @@ PASSES = (
 )
 
 
-def canonical_graph(path, input_shape=None) -> Graph:
-    """The graph of the ONNX file ``path`` after every pass: canonical ops only, layout recorded."""
+def canonical_graph(path, input_shape=None, keep_epsilon: bool = True) -> Graph:
+    """The graph of the ONNX file ``path`` after every pass: canonical ops only, layout recorded.
+    ``keep_epsilon=False`` folds BatchNormalization without its epsilon (the wn2017 method)."""
     graph = load_graph(path, input_shape)
     for apply in PASSES:
-        graph = apply(graph)
+        graph = apply(graph) if keep_epsilon or apply is not batchnorm.fold_batchnorm else apply(graph, epsilon=0.0)
     return graph
 
 
-def convert_graph(path, input_shape=None) -> GraphNetwork:
+def convert_graph(path, input_shape=None, keep_epsilon: bool = True) -> GraphNetwork:
     """The GraphNetwork of the ONNX file ``path``; every problem is a one-line ``UserError``."""
-    return build_network(canonical_graph(path, input_shape))
+    return build_network(canonical_graph(path, input_shape, keep_epsilon))
