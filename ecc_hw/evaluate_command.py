@@ -50,6 +50,11 @@ def run(args) -> None:
             x, y = x[:args.limit], y[:args.limit]
         radix = net.method == Method.RADIX
         args.timesteps = args.timesteps or ([net.timesteps] if graph and radix else [16, 32, 64, 128])
+    calibrated_for = net.bias_calibrated_for if graph else None
+    for steps in args.timesteps:
+        if calibrated_for is not None and steps != calibrated_for:
+            print(f"ecc-hw evaluate: warning: {args.net}: biases calibrated for T={calibrated_for}, evaluated at "
+                  f"T={steps} (convert again with --bias-calibration {steps} for that T)", file=sys.stderr)
     x_count = len(y)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:

@@ -113,6 +113,8 @@ def test_bias_calibration_is_stored_with_its_t_and_changes_only_biases(capsys, t
         assert before.threshold == after.threshold
         assert all(np.array_equal(e.weight, f.weight) for e, f in zip(before.edges, after.edges))
         assert np.array_equal(after.bias - before.bias, np.repeat(correction, before.bias.size // len(correction)))
+    status, _, err = run(capsys, "evaluate", tmp_path / "calibrated", "--data", calib, "--timesteps", "4,8")
+    assert status == 0 and err.count("warning") == 1 and "biases calibrated for T=8, evaluated at T=4" in err
 
 
 def test_radix_on_the_qcfs_resnet(capsys, tmp_path):
