@@ -22,7 +22,10 @@ from .variants import Topology
 
 
 def takes_as_chain(model_path, options: ConvertOptions) -> bool:
-    """True when the chain converter accepts the structure of the ONNX model ``model_path``."""
+    """True when the chain converter accepts the structure of the ONNX model ``model_path`` (with an
+    ``--input-shape`` of C, H, W when one is given)."""
+    if options.input_shape is not None and len(options.input_shape) != 3:
+        return False
     try:
         convert_graph(onnx_frontend.load(model_path, options.input_shape), options.pool_mode)
     except UserError:

@@ -210,3 +210,12 @@ def test_layers_on_a_chain_folder_is_refused(capsys, tmp_path):
     assert run(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", tmp_path / "chain")[0] == 0
     refused(capsys, "evaluate", tmp_path / "chain", "--data", BUNDLED_CALIB.with_name("mnist_test.npz"),
             "--layers", "16", fragments=("--layers", "--topology graph"))
+
+
+@pytest.mark.parametrize("name, shape", [("mlp_legacy", "196"), ("nhwc_dynamo", "14,14,1"), ("conv1d_dynamo", "14,14")])
+def test_input_shape_in_the_models_own_layout(name, shape, capsys, tmp_path):
+    data = GRAPH_FIXTURES / f"{name}.npz"
+    status, _, err = run(capsys, "convert", GRAPH_FIXTURES / f"{name}.onnx", "--calib", data, "-o", tmp_path / "net",
+                         "--input-shape", shape)
+    assert status == 0, err
+    assert store.load(tmp_path / "net").network.input.model_shape == tuple(int(v) for v in shape.split(","))
