@@ -1,7 +1,8 @@
 """The typed graph the converter's passes rewrite (docs/arithmetic.md 5): ONNX nodes with batch-1 shapes.
 
 ``load_graph`` reads an ONNX file (external data from the model's folder), runs ``onnx.checker`` and
-``onnx.shape_inference`` with the batch set to 1, and returns a ``Graph``: its nodes in ONNX
+``onnx.shape_inference`` with the batch set to 1 (the intermediate shapes and the outputs' batch the
+exporter declared are dropped first: they hold its own batch, often stale), and returns a ``Graph``: its nodes in ONNX
 (topological) order, the constant tensors by name, and the shape and dtype of every tensor. The
 passes (``ecc_hw.graph.passes``) replace ONNX ops by the canonical ops of ``CANONICAL_OPS``; the edge
 builder (``ecc_hw.graph.edges``) turns the canonical graph into a ``GraphNetwork``.
@@ -161,6 +162,17 @@ def _set_input_shape(path: Path, model: onnx.ModelProto, input_shape) -> onnx.Va
     return inputs[0]
 
 
+def _drop_declared_shapes(model: onnx.ModelProto) -> None:
+    """Forget the shapes the exporter declared for intermediate tensors and the outputs' batch: they
+    hold its own batch (a fixed 789444, say) or an input shape the user overrides, and strict shape
+    inference refuses any that differ from what it infers for batch 1. Output types stay for the checker."""
+    del model.graph.value_info[:]
+    for value in model.graph.output:
+        tensor_type = value.type.tensor_type
+        if tensor_type.HasField("shape") and tensor_type.shape.dim:
+            tensor_type.shape.dim[0].Clear()
+
+
 def _tensor_types(path: Path, model: onnx.ModelProto, strict: bool = True) -> tuple[dict, dict]:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
@@ -213,6 +225,7 @@ def load_graph(path, input_shape=None) -> Graph:
     path = Path(path)
     model = _read(path)
     graph_input = _set_input_shape(path, model, input_shape)
+    _drop_declared_shapes(model)
     shapes, dtypes = _tensor_types(path, model)
     constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     for init in model.graph.initializer:

@@ -10,10 +10,10 @@ from .ir import Graph, load_graph
 from .network import GraphNetwork
 from .passes import (average_pool, batchnorm, clipped_relu, commute_maxpool, constant_arithmetic,
                      drop_output_softmax, fold_constants, layout, linear_maps, max_pool, remove_identities,
-                     remove_unused, zero_pad)
+                     remove_unused, transposed_batchnorm, zero_pad)
 
-_MODULES = (fold_constants, remove_identities, remove_unused, drop_output_softmax, linear_maps, batchnorm,
-            constant_arithmetic, clipped_relu, average_pool, max_pool, zero_pad, layout, commute_maxpool)
+_MODULES = (fold_constants, remove_identities, remove_unused, drop_output_softmax, linear_maps, transposed_batchnorm,
+            batchnorm, constant_arithmetic, clipped_relu, average_pool, max_pool, zero_pad, layout, commute_maxpool)
 SUPPORTED_OPS = tuple(sorted({op for module in _MODULES for op in module.HANDLES}))
 
 
@@ -35,6 +35,7 @@ PASSES = (
     check_supported,
     drop_output_softmax.drop_output_softmax,
     linear_maps.to_linear_maps,
+    transposed_batchnorm.untranspose_batchnorm,
     batchnorm.fold_batchnorm,
     constant_arithmetic.constant_arithmetic,
     clipped_relu.clipped_relu,

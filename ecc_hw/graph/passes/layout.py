@@ -7,7 +7,8 @@ is tracked as a view (which channel-major element of which tensor each of its el
 DenseMap may read any view (its columns are permuted to channel-major order, which absorbs a
 Transpose + Flatten in front of a dense layer); every other op, and the graph output, must read a
 tensor in its own channel-major order. A Concat must join channels (axis 1). Afterwards every data
-tensor's shape is (1, C, H, W). A layout op that moves or merges the batch axis is an error.
+tensor's shape is (1, C, H, W). A layout op that moves or merges the batch axis is an error; a
+Flatten(axis=0), which Keras exports write for their fixed batch of 1, is read as Reshape(1, -1) at batch 1.
 """
 from __future__ import annotations
 
@@ -77,8 +78,6 @@ def _through(graph: Graph, node: Node, view: _View) -> _View:
     if node.op == "Transpose":
         perm = tuple(node.attributes.get("perm", range(in_rank)[::-1]))
         moves_batch = moves_batch or perm[0] != 0
-    elif node.op == "Flatten":
-        moves_batch = moves_batch or int(node.attributes.get("axis", 1)) % in_rank == 0
     elif node.op in ("Squeeze", "Unsqueeze"):
         axes = _axes(graph, node)
         rank = in_rank if node.op == "Squeeze" else len(out_shape)
