@@ -27,7 +27,10 @@ from .arithmetic import quantize_input
 from .atomic import write_bytes, write_text
 from .convert import ConvertOptions, convert
 from .errors import UserError
+from .graph.convert import convert_graph_model
+from .graph.evaluate import evaluate_graph
 from .methods import ablation
+from .networks import chooses_graph
 from .variants import Method
 
 FIXTURES = data.PACKAGE_DATA / "methods"
@@ -65,18 +68,34 @@ def cnn_accuracy(net, x, y) -> float:
 
 
 def sweep(ctx: Context, model, steps: list[int], recipe=None, **options) -> dict:
-    """Convert once, run the golden model at each T: accuracy and SynOps/image per T."""
-    net = convert(model, ctx.calib, ConvertOptions(timesteps=max(steps), **options), recipe=recipe)
+    """Convert once, run the golden model at each T: accuracy and SynOps/image per T. A graph model (one the
+    chain converter does not take) goes through the graph converter; ablation recipes are for chains."""
+    conversion = ConvertOptions(timesteps=max(steps), **options)
+    if recipe is None and chooses_graph(model, conversion):
+        return _graph_sweep(ctx, model, steps, conversion)
+    net = convert(model, ctx.calib, conversion, recipe=recipe)
     x_q = quantize_input(net, ctx.x)
     series = []
     for steps_t in steps:
         result = golden.run(net, x_q, steps_t)
         series.append({"timesteps": steps_t, "accuracy": float(np.mean(result.predictions == ctx.y)),
                        "synops_per_image": float(np.mean(result.synops))})
-    cnn_acc = cnn_accuracy(net, ctx.x, ctx.y)
+    return _sweep_result(cnn_accuracy(net, ctx.x, ctx.y), series, [layer.threshold for layer in net.spiking_layers],
+                         net.lambdas)
+
+
+def _graph_sweep(ctx: Context, model, steps: list[int], conversion: ConvertOptions) -> dict:
+    params = convert_graph_model(model, ctx.calib, conversion)
+    report = evaluate_graph(params, ctx.x, ctx.y, steps)
+    series = [{key: entry[key] for key in ("timesteps", "accuracy", "synops_per_image")} for entry in report["snn"]]
+    return _sweep_result(report["cnn_accuracy"], series, [layer.threshold for layer in params.graph.spiking_layers],
+                         report["lambdas"])
+
+
+def _sweep_result(cnn_acc: float, series: list[dict], thresholds: list, lambdas: list) -> dict:
     within = [e["timesteps"] for e in series if e["accuracy"] >= cnn_acc - WITHIN_PP / 100]
-    return {"cnn_accuracy": cnn_acc, "series": series, "thresholds": [layer.threshold for layer in net.spiking_layers],
-            "lambdas": net.lambdas, "t_within_half_pp": min(within) if within else None}
+    return {"cnn_accuracy": cnn_acc, "series": series, "thresholds": thresholds, "lambdas": list(lambdas),
+            "t_within_half_pp": min(within) if within else None}
 
 
 def figure_3a(ctx: Context) -> dict:

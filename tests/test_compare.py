@@ -50,3 +50,16 @@ def test_unknown_figure_is_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ecc_hw.cli", "compare", "7b", "-o", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "figure '7b'" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_method_figures_take_a_graph_model(tmp_path):
+    """3a and 3d on a max-pool graph network: the graph converter and golden model serve the sweeps."""
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "graph" / "maxpool_legacy"
+    for figure in ("3a", "3d"):
+        compare(tmp_path, figure, "--timesteps", "8", "--model", f"{fixture}.onnx", "--calib", f"{fixture}.npz",
+                "--data", f"{fixture}.npz")
+        report = json.loads((tmp_path / f"{figure}.json").read_text())
+        for run in report["methods"].values():
+            assert run["cnn_accuracy"] > 0.5 and run["series"][0]["synops_per_image"] > 0
