@@ -127,6 +127,20 @@ def test_a_keras_batchnorm_between_transposes_is_one_per_feature(tmp_path):
     assert_forward_equals_onnxruntime(network, plain, images=9)
 
 
+def test_a_keras_batchnorm_between_transposes_from_opset_14_is_refused_in_one_line(tmp_path):
+    net = OnnxNet(input_shape=(1, 6))
+    net.nodes.append(helper.make_node("Transpose", ["x"], ["features_t"], name="t"))
+    stats = [net.const(np.ones(6)) for _ in range(4)]
+    net.nodes.append(helper.make_node("BatchNormalization", ["features_t", *stats], ["normed"], name="bn"))
+    graph = helper.make_graph(net.nodes, "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 6))],
+                              [helper.make_tensor_value_info("normed", TensorProto.FLOAT, (6, 1))], net.initializers)
+    path = tmp_path / "bn14.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), str(path))
+    with pytest.raises(UserError, match="ONNX shape inference failed: .*BatchNormalization") as error:
+        convert_graph(path)
+    assert "\n" not in str(error.value)
+
+
 def test_a_transpose_of_features_without_the_batchnorm_still_moves_the_batch(tmp_path):
     net = OnnxNet(input_shape=(1, 6))
     swapped = net.node("Transpose", [net.node("Relu", [net.gemm("x", 6, 4)])], name="swap")

@@ -2,10 +2,11 @@
 
 ``load_graph`` reads an ONNX file (external data from the model's folder), runs ``onnx.checker`` and
 ``onnx.shape_inference`` with the batch set to 1 (the intermediate shapes and the outputs' batch the
-exporter declared are dropped first: they hold its own batch, often stale), and returns a ``Graph``: its nodes in ONNX
-(topological) order, the constant tensors by name, and the shape and dtype of every tensor. The
-passes (``ecc_hw.graph.passes``) replace ONNX ops by the canonical ops of ``CANONICAL_OPS``; the edge
-builder (``ecc_hw.graph.edges``) turns the canonical graph into a ``GraphNetwork``.
+exporter declared are dropped first: they hold its own batch, often stale), and returns a ``Graph``:
+its nodes in ONNX (topological) order, the constant tensors by name, and the shape and dtype of every
+tensor. The passes (``ecc_hw.graph.passes``) replace ONNX ops by the canonical ops of
+``CANONICAL_OPS``; the edge builder (``ecc_hw.graph.edges``) turns the canonical graph into a
+``GraphNetwork``.
 """
 from __future__ import annotations
 
