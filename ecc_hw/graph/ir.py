@@ -122,6 +122,16 @@ def rename_tensor(graph: Graph, nodes, old: str, new: str) -> tuple[list[Node], 
     return renamed, (new if graph.output == old else graph.output)
 
 
+def _check_domains(path: Path, model: onnx.ModelProto) -> None:
+    """A one-line error naming the first node whose op domain the model does not import (qonnx writes
+    its quantisation and channels-last ops so), which the ONNX checker would refuse without naming it."""
+    imported = {opset.domain for opset in model.opset_import} | {"", "ai.onnx"}
+    for proto in model.graph.node:
+        if proto.domain not in imported:
+            raise UserError(f"{path}: node '{proto.name or proto.output[0]}' ({proto.domain}.{proto.op_type}): "
+                            f"op {proto.domain}.{proto.op_type} is not supported (its domain has no opset import)")
+
+
 def _read(path: Path) -> onnx.ModelProto:
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected an ONNX model)")
@@ -132,6 +142,7 @@ def _read(path: Path) -> onnx.ModelProto:
         raise UserError(f"{path}: not a readable ONNX model ({type(error).__name__}: {detail})") from None
     if not model.graph.node:
         raise UserError(f"{path}: not an ONNX model (no graph nodes)")
+    _check_domains(path, model)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
