@@ -46,6 +46,20 @@ def test_a_keras_conv2d_with_a_fixed_batch_and_flatten_axis_0(tmp_path):
     assert_forward_equals_onnxruntime(network, path, images=7)
 
 
+def test_a_keras_conv1d_reads_its_nlc_input_channel_major(tmp_path):
+    net = OnnxNet(input_shape=(1, 10, 4))
+    ncl = net.node("Transpose", ["x"], perm=[0, 2, 1])
+    features = net.node("Relu", [net.conv(ncl, 4, 3, k=4, rank=1)])
+    features = net.node("Relu", [net.conv(features, 3, 2, k=3, rank=1)])
+    channels_last = net.node("Transpose", [features], perm=[0, 2, 1])
+    flat = net.node("Flatten", [channels_last], axis=0)
+    path = net.save(tmp_path / "conv1d_keras.onnx", keras_dense(net, flat, 2 * 11, 5))
+    network = convert_graph(path)
+    assert (network.input.layout, network.input.model_shape, network.input.shape) == ("NLC", (10, 4), (4, 1, 10))
+    assert network.layers[0].output_shape == (3, 1, 11)
+    assert_forward_equals_onnxruntime(network, path, images=5)
+
+
 def test_a_flatten_axis_0_over_a_dynamic_batch_is_read_at_batch_1(tmp_path):
     net = OnnxNet(input_shape=("N", 2, 4, 4))
     flat = net.node("Flatten", [net.node("Relu", [net.conv("x", 2, 3)])], axis=0)

@@ -18,7 +18,7 @@ from ..params import Pool
 INPUT = "input"
 LAYER = "layer"
 MAX_POOL = "max_pool"
-LAYOUTS = ("NCHW", "NHWC", "NCL", "NF")
+LAYOUTS = ("NCHW", "NHWC", "NCL", "NLC", "NF")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,8 @@ class MaxPoolNode:
 class InputSpec:
     """The network input (docs/arithmetic.md 5.7): ONNX tensor ``name`` in ``layout`` (one of LAYOUTS)
     with ``model_shape`` (the model's own layout, no batch), read as the channel-major (C, H, W)
-    ``shape``: NCHW as is, NHWC transposed, (N, C, L) as H = 1, (N, F) as C = F, H = W = 1."""
+    ``shape``: NCHW as is, NHWC transposed, (N, C, L) as H = 1, (N, L, C) transposed to it, (N, F) as
+    C = F, H = W = 1."""
 
     name: str
     layout: str
@@ -187,6 +188,8 @@ class InputSpec:
             raise ValueError(f"input batch has shape {x.shape}, the model takes (B, {self.model_shape})")
         if self.layout == "NHWC":
             x = x.transpose(0, 3, 1, 2)
+        elif self.layout == "NLC":
+            x = x.transpose(0, 2, 1)
         return x.reshape(len(x), -1)
 
 

@@ -1,7 +1,8 @@
 """Pass: read the input's layout and remove the layout-only ops (docs/arithmetic.md 5.7).
 
 Contract: the input is (N, C, H, W); (N, H, W, C) when it is 4-D and every reader is a
-Transpose(0, 3, 1, 2); (N, C, L), read as C x 1 x L; or (N, F), read as F x 1 x 1. The result's
+Transpose(0, 3, 1, 2); (N, L, C) (Keras' Conv1D) when it is 3-D and every reader is a Transpose(0, 2, 1);
+(N, C, L), read as C x 1 x L; or (N, F), read as F x 1 x 1. The result's
 ``input_spec`` records it. Transpose, Flatten, Reshape, Squeeze and Unsqueeze are removed: each tensor
 is tracked as a view (which channel-major element of which tensor each of its elements is). A
 DenseMap may read any view (its columns are permuted to channel-major order, which absorbs a
@@ -22,6 +23,7 @@ from ..network import InputSpec
 HANDLES = ("Transpose", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Concat")
 LAYOUT_OPS = HANDLES[:-1]
 NHWC_TO_NCHW = (0, 3, 1, 2)
+NLC_TO_NCL = (0, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,28 @@ def channel_major_shape(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
     return None
 
 
+def _read_channels_last(graph: Graph, perm: tuple[int, ...]) -> bool:
+    """True when the input has rank len(perm) and every reader is a Transpose(perm) to channels first."""
+    readers = graph.consumers.get(graph.input, [])
+    return len(graph.shape(graph.input)) == len(perm) and bool(readers) and all(
+        r.op == "Transpose" and tuple(r.attributes.get("perm", ())) == perm for r in readers)
+
+
 def _input_view(graph: Graph) -> tuple[InputSpec, _View]:
     shape = graph.shape(graph.input)
-    readers = graph.consumers.get(graph.input, [])
     name = graph.input
-    if len(shape) == 4 and readers and all(r.op == "Transpose" and tuple(r.attributes.get("perm", ())) == NHWC_TO_NCHW
-                                           for r in readers):
+    if _read_channels_last(graph, NHWC_TO_NCHW):
         height, width, channels = shape[1:]
         index = np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0)[None]
         return InputSpec(name, "NHWC", tuple(shape[1:]), (channels, height, width)), _View(name, index)
+    if _read_channels_last(graph, NLC_TO_NCL):
+        length, channels = shape[1:]
+        index = np.arange(channels * length).reshape(channels, length).transpose(1, 0)[None]
+        return InputSpec(name, "NLC", tuple(shape[1:]), (channels, 1, length)), _View(name, index)
     layout = {4: "NCHW", 3: "NCL", 2: "NF"}.get(len(shape))
     if layout is None:
-        graph.fail(None, f"input '{name}' has shape {shape}; only (N, C, H, W), (N, H, W, C), (N, C, L) and "
-                         "(N, F) are supported")
+        graph.fail(None, f"input '{name}' has shape {shape}; only (N, C, H, W), (N, H, W, C), (N, C, L), "
+                         "(N, L, C) and (N, F) are supported")
     spec = InputSpec(name, layout, tuple(shape[1:]), channel_major_shape(shape))
     return spec, _View(name, np.arange(int(np.prod(shape))).reshape(shape))
 
