@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the input's shape without the batch, in the model's own layout")
     convert.add_argument("--topology", default=Topology.AUTO.value, choices=Topology.values(),
                          help="chain or graph converter; auto: the chain converter where it takes the model")
-    convert.add_argument("--bias-calibration", type=int, default=0, metavar="T",
-                         help="graphs: calibrate the biases for T steps (docs/graphs.md); 0: off")
+    convert.add_argument("--bias-calibration", type=int, default=None, metavar="T",
+                         help="graphs: calibrate the biases for T steps (default: graphs with ecc, the "
+                              "--timesteps T); 0: off (docs/graphs.md)")
     convert.add_argument("--bias-calibration-images", type=int, default=200, metavar="N",
                          help="calibration images the bias calibration runs on (default 200)")
     convert.add_argument("--method", default=Method.ECC.value, choices=Method.values(),

@@ -16,6 +16,7 @@ Rate-coded methods' integers do not depend on T: each is converted once and run 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import json
 import time
 from pathlib import Path
@@ -85,7 +86,8 @@ def sweep(ctx: Context, model, steps: list[int], recipe=None, **options) -> dict
 
 
 def _graph_sweep(ctx: Context, model, steps: list[int], conversion: ConvertOptions) -> dict:
-    params = convert_graph_model(model, ctx.calib, conversion)
+    """The paper's methods as they are: no bias calibration (an extension of ours, docs/graphs.md)."""
+    params = convert_graph_model(model, ctx.calib, replace(conversion, bias_calibration=0))
     report = evaluate_graph(params, ctx.x, ctx.y, steps)
     series = [{key: entry[key] for key in ("timesteps", "accuracy", "synops_per_image")} for entry in report["snn"]]
     return _sweep_result(report["cnn_accuracy"], series, [layer.threshold for layer in params.graph.spiking_layers],

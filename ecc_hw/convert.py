@@ -41,7 +41,7 @@ class ConvertOptions:
     input_kind: InputKind = InputKind.IMAGE  # docs/events.md
     event_count_scale: int = 0        # events: C, the count that stands for input 1.0
     topology: Topology = Topology.AUTO  # chain or graph converter (docs/graphs.md)
-    bias_calibration: int = 0         # graphs: calibrate biases (5.8) for this T; 0: off
+    bias_calibration: int | None = None  # graphs: biases (5.8) for this T; 0: off; None: ecc at T (graphs.md)
     bias_calibration_images: int = 200  # calibration images the bias calibration runs on
 
     def __post_init__(self) -> None:
@@ -64,7 +64,7 @@ class ConvertOptions:
             raise UserError(f"{self.input_bits} is outside 1..16 (2..16 for signed input)", field="input_bits")
         if self.timesteps < 1:
             raise UserError(f"{self.timesteps} must be >= 1", field="timesteps")
-        if self.bias_calibration < 0:
+        if self.bias_calibration is not None and self.bias_calibration < 0:
             raise UserError(f"{self.bias_calibration} must be a T >= 1, or 0 for none", field="bias_calibration")
         if self.bias_calibration_images < 1:
             raise UserError(f"{self.bias_calibration_images} must be >= 1", field="bias_calibration_images")

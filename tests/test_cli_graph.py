@@ -64,7 +64,7 @@ def convert_and_evaluate(capsys, tmp_path, model: Path, data: Path, calib: Path,
 def test_every_graph_fixture_converts_and_its_cnn_is_onnxruntimes(name, capsys, tmp_path):
     model = GRAPH_FIXTURES / f"{name}.onnx"
     data, x, y = small_data(tmp_path, GRAPH_FIXTURES / f"{name}.npz")
-    report = convert_and_evaluate(capsys, tmp_path, model, data, data)
+    report = convert_and_evaluate(capsys, tmp_path, model, data, data, "--timesteps", "16")
     expected = np.argmax(onnxruntime_logits(model, x), axis=1)
     assert report["cnn_accuracy"] == pytest.approx(np.mean(expected == y))
     assert report["snn"][0]["synops_per_image"] > 0
@@ -75,7 +75,8 @@ def test_every_graph_fixture_converts_and_its_cnn_is_onnxruntimes(name, capsys, 
 @pytest.mark.parametrize("name", FASHION_MODELS)
 def test_every_fashion_model_converts_from_both_exporters(name, capsys, tmp_path):
     data, x, y = small_data(tmp_path, FASHION / "fashion_test.npz", 20)
-    report = convert_and_evaluate(capsys, tmp_path, FASHION / name, data, FASHION / "fashion_calib.npz", timesteps=64)
+    report = convert_and_evaluate(capsys, tmp_path, FASHION / name, data, FASHION / "fashion_calib.npz",
+                                  "--bias-calibration", "0", timesteps=64)
     expected = np.argmax(onnxruntime_logits(FASHION / name, x), axis=1)
     assert report["cnn_accuracy"] == pytest.approx(np.mean(expected == y))
     assert report["snn"][0]["accuracy"] >= 0.5  # T = 64, 20 images; the accuracy at depth: docs/graphs.md
@@ -88,7 +89,8 @@ def test_topology_graph_on_the_bundled_chain_gives_the_chain_golden_models_resul
 
     for topology in ("chain", "graph"):
         status, _, err = run(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", tmp_path / topology,
-                             "--topology", topology, "--timesteps", "16", "--method", method, "--alpha", "0.7")
+                             "--topology", topology, "--timesteps", "16", "--method", method, "--alpha", "0.7",
+                             "--bias-calibration", "0")
         assert status == 0, err
     chain, graph = params.load(tmp_path / "chain"), store.load(tmp_path / "graph")
     assert [layer.threshold for layer in chain.layers] == [layer.threshold for layer in graph.graph.layers]
@@ -102,7 +104,8 @@ def test_topology_graph_on_the_bundled_chain_gives_the_chain_golden_models_resul
 
 def test_bias_calibration_is_stored_with_its_t_and_changes_only_biases(capsys, tmp_path):
     model, calib = GRAPH_FIXTURES / "resnet_legacy.onnx", GRAPH_FIXTURES / "resnet_legacy.npz"
-    for name, extra in (("plain", ()), ("calibrated", ("--bias-calibration", "8", "--bias-calibration-images", "20"))):
+    for name, extra in (("plain", ("--bias-calibration", "0")),
+                        ("calibrated", ("--timesteps", "8", "--bias-calibration-images", "20"))):
         status, _, err = run(capsys, "convert", model, "--calib", calib, "-o", tmp_path / name, *extra)
         assert status == 0, err
     plain, calibrated = store.load(tmp_path / "plain"), store.load(tmp_path / "calibrated")
@@ -132,7 +135,7 @@ def test_radix_on_the_qcfs_resnet(capsys, tmp_path):
 
 def test_evaluate_layers_prints_writes_json_and_png(capsys, tmp_path):
     model, data = GRAPH_FIXTURES / "maxpool_legacy.onnx", GRAPH_FIXTURES / "maxpool_legacy.npz"
-    assert run(capsys, "convert", model, "--calib", data, "-o", tmp_path / "net")[0] == 0
+    assert run(capsys, "convert", model, "--calib", data, "-o", tmp_path / "net", "--timesteps", "16")[0] == 0
     status, out, err = run(capsys, "evaluate", tmp_path / "net", "--data", data, "--timesteps", "16", "--layers", "16",
                            "--layers-plot", tmp_path / "layers.png", "--json", tmp_path / "r.json")
     assert status == 0, err
@@ -147,12 +150,13 @@ def test_evaluate_layers_prints_writes_json_and_png(capsys, tmp_path):
 def resnet_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("graph") / "net"
     assert cli.main(["convert", str(GRAPH_FIXTURES / "resnet_legacy.onnx"), "--calib",
-                     str(GRAPH_FIXTURES / "resnet_legacy.npz"), "-o", str(out)]) == 0
+                     str(GRAPH_FIXTURES / "resnet_legacy.npz"), "-o", str(out), "--timesteps", "16"]) == 0
     return out
 
 
 @pytest.mark.parametrize("options, fragments", [
-    (("--method", "radix", "--timesteps", "4", "--bias-calibration", "4"), ("--bias-calibration", "rate coding")),
+    (("--method", "radix", "--timesteps", "4", "--bias-calibration", "4"), ("--bias-calibration", "ecc method")),
+    (("--method", "rmp", "--bias-calibration", "4"), ("--bias-calibration", "ecc method")),
     (("--method", "radix", "--timesteps", "40"), ("--timesteps",)),
     (("--pool", "layer"), ("--pool", "composes its average pools")),
     (("--topology", "chain"), ("resnet_legacy.onnx",)),
@@ -216,6 +220,15 @@ def test_layers_on_a_chain_folder_is_refused(capsys, tmp_path):
 def test_input_shape_in_the_models_own_layout(name, shape, capsys, tmp_path):
     data = GRAPH_FIXTURES / f"{name}.npz"
     status, _, err = run(capsys, "convert", GRAPH_FIXTURES / f"{name}.onnx", "--calib", data, "-o", tmp_path / "net",
-                         "--input-shape", shape)
+                         "--input-shape", shape, "--bias-calibration", "0")
     assert status == 0, err
     assert store.load(tmp_path / "net").network.input.model_shape == tuple(int(v) for v in shape.split(","))
+
+
+@pytest.mark.parametrize("method, expected", [("ecc", 8), ("rmp", None), ("radix", None)])
+def test_graphs_converted_with_ecc_are_bias_calibrated_by_default(method, expected, capsys, tmp_path):
+    model, calib = GRAPH_FIXTURES / "resnet_legacy.onnx", GRAPH_FIXTURES / "resnet_legacy.npz"
+    status, _, err = run(capsys, "convert", model, "--calib", calib, "-o", tmp_path / "net", "--method", method,
+                         "--timesteps", "4" if method == "radix" else "8", "--bias-calibration-images", "10")
+    assert status == 0, err
+    assert store.load(tmp_path / "net").bias_calibrated_for == expected

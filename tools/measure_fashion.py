@@ -33,7 +33,8 @@ FASHION = Path(__file__).resolve().parents[1] / "ecc_hw" / "data" / "fashion"
 MODELS = ("vgg", "maxpool", "densenet", "resnet", "depthwise", "resnet_qcfs4")
 STEPS = (32, 64)
 BASE = dict(lambda_mode="percentile", percentile=99.99, weight_bits=8, input_bits=8)
-VARIANTS = (("ecc", dict(method="ecc")), ("wn2017", dict(method="wn2017")), ("rmp", dict(method="rmp", alpha=0.8)))
+VARIANTS = (("ecc", dict(method="ecc", bias_calibration=0)), ("wn2017", dict(method="wn2017")),
+            ("rmp", dict(method="rmp", alpha=0.8)))
 
 
 def _data(images: int):

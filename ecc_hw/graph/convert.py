@@ -32,8 +32,8 @@ def check_graph_options(options: ConvertOptions) -> None:
     if options.method not in GRAPH_METHODS:
         raise UserError(f"method {options.method} is not available for graph networks yet (available: "
                         f"{', '.join(GRAPH_METHODS)})", field="method")
-    if options.method == Method.RADIX and options.bias_calibration:
-        raise UserError("bias calibration is for rate coding (method ecc)", field="bias_calibration")
+    if options.method != Method.ECC and options.bias_calibration:
+        raise UserError("bias calibration is for the ecc method", field="bias_calibration")
     if options.input_kind != InputKind.IMAGE:
         raise UserError("event input is not available for graph networks yet", field="input_kind")
     if options.pool_mode != PoolMode.COMPOSE:
@@ -47,6 +47,15 @@ def method_lambdas(lambdas: GraphLambdas, rec: Recipe) -> GraphLambdas:
     scale = rec.threshold_scale
     layers = tuple(value * scale for value in lambdas.layers[:-1]) + (lambdas.layers[-1],)
     return replace(lambdas, layers=layers, max_pools=tuple(value * scale for value in lambdas.max_pools))
+
+
+def bias_calibration_steps(options: ConvertOptions) -> int:
+    """The T the biases are calibrated for (0: none). By default (``bias_calibration`` None) a graph network
+    converted with ecc is calibrated for ``options.timesteps``: on the bundled Fashion-MNIST models it
+    gains up to 28 pp at T = 32 and loses at most 0.2 pp (docs/graphs.md)."""
+    if options.bias_calibration is None:
+        return options.timesteps if options.method == Method.ECC else 0
+    return options.bias_calibration
 
 
 def check_graph_calibration(network: GraphNetwork, x: np.ndarray, where: str) -> np.ndarray:
@@ -81,8 +90,9 @@ def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertO
         graph = quantise_graph(network, lambdas, options.weight_bits, options.input_bits, options.kappa,
                                options.eta if rec.tre else 0.0)
     calibrated_for, corrections = None, ()
-    if options.bias_calibration:
-        result = calibrate_biases(graph, x[:options.bias_calibration_images], options.bias_calibration,
+    steps = bias_calibration_steps(options)
+    if steps:
+        result = calibrate_biases(graph, x[:options.bias_calibration_images], steps,
                                   options.tre_mode)
         graph, calibrated_for = result.graph, result.timesteps
         corrections = tuple(tuple(int(v) for v in values) for values in result.corrections)
