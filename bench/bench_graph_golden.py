@@ -7,7 +7,7 @@ held-out images (ecc_hw/data/fashion/fashion_test.npz), each side on two threads
 (``torch.set_num_threads(2)``; ``run_graph(..., workers=2)``), timings interleaved per T:
 
 * ours: ``ecc_hw.graph.pipeline.convert_graph`` of ecc_hw/data/fashion/resnet.onnx, ``calibrate`` on the
-  500 images of fashion_calib.npz (percentile 99.99, as tools/measure_graph_snn.py), ``quantise_graph``
+  500 images of fashion_calib.npz (percentile 99.99, as tools/measure_fashion.py), ``quantise_graph``
   (8-bit weights and input), then the integer golden model; a timing covers
   ``IntegerGraph.quantise_input`` + ``run_graph`` on all images.
 * SpikingJelly: ``ann2snn.RateCodingRecipe(mode="max" | "99.9%")`` calibrated with the 500 calibration
