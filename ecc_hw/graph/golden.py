@@ -1,8 +1,9 @@
 """The integer IF network over a graph (docs/arithmetic.md 5.5, 5.6): the golden model of graph networks.
 
 Every integer (Wq_e, bq_n, theta_n, R_n) is read from the ``IntegerGraph``; the TRE schedule is
-``ecc_hw.arithmetic``'s; the dynamics are ``ecc_hw.graph.simulate``'s with int64 currents and membranes,
-and the bounds of 5.6 are asserted on every |Z| and on the output membrane.
+``ecc_hw.arithmetic``'s; the dynamics are ``ecc_hw.graph.simulate``'s with integer currents and membranes
+(exact integers in float32, int32 or int64 as the bounds allow; int64 results), and the bounds of 5.6 are
+asserted on every |Z| and on the output membrane.
 
 The edge maps run in float32 where the bounds prove every partial sum an integer below 2^24 (exact in
 float32, in any order of summation), else in float64 (below 2^53): see ``map_dtype``.
@@ -50,10 +51,14 @@ def map_dtype(layer: IntegerLayer, timesteps: int, input_largest: int):
     """The float dtype in which ``layer``'s edge maps are exact on what the simulation feeds them: a source
     value is at most ``input_largest`` (the network input, |x_q|) or 1 (a spike) per step, and on the output
     layer, which reads spike counts over T steps, T times that. Every partial sum of a map and of the sum
-    over its edges is bounded by ``_edge_sums`` times that factor: float32 when the largest bound is below
-    2^24, else float64 (below 2^53; OverflowError beyond)."""
-    steps = 1 if layer.spiking else timesteps
-    bound = steps * float(np.max(_edge_sums(layer, input_largest), initial=0))
+    over its edges is bounded by ``_edge_sums`` times that factor, plus |bq_n| on a spiking layer (whose
+    bias the simulation adds in the same dtype): float32 when the largest bound is below 2^24, else float64
+    (below 2^53; OverflowError beyond)."""
+    if layer.spiking:
+        sums = _edge_sums(layer, input_largest) + np.abs(layer.bias)
+    else:
+        sums = timesteps * _edge_sums(layer, input_largest)
+    bound = float(np.max(sums, initial=0))
     if bound < EXACT_FLOAT32:
         return np.float32
     if bound >= EXACT_FLOAT64:
