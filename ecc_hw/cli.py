@@ -47,7 +47,8 @@ def _convert(args) -> None:
         weight_bits=args.weight_bits, input_bits=args.input_bits, timesteps=args.timesteps,
         pool_mode=args.pool_mode, tre_mode=args.tre_mode, input_shape=args.input_shape, method=args.method,
         alpha=args.alpha, input_kind=args.input_kind, topology=args.topology,
-        bias_calibration=args.bias_calibration, bias_calibration_images=args.bias_calibration_images)
+        bias_calibration=args.bias_calibration, bias_calibration_images=args.bias_calibration_images,
+        channel_lambdas=args.channel_lambdas)
     options.check()
     if options.input_kind == InputKind.EVENTS:
         _convert_events(args, options)
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--bias-calibration", type=int, default=None, metavar="T",
                          help="graphs: calibrate the biases for T steps (default: graphs with ecc, the "
                               "--timesteps T); 0: off (docs/graphs.md)")
+    convert.add_argument("--channel-lambdas", action="store_true",
+                         help="graphs: one lambda per channel (docs/graphs.md)")
     convert.add_argument("--bias-calibration-images", type=int, default=200, metavar="N",
                          help="calibration images the bias calibration runs on (default 200)")
     convert.add_argument("--method", default=Method.ECC.value, choices=Method.values(),

@@ -43,6 +43,7 @@ class ConvertOptions:
     topology: Topology = Topology.AUTO  # chain or graph converter (docs/graphs.md)
     bias_calibration: int | None = None  # graphs: biases (5.8) for this T; 0: off; None: ecc at T (graphs.md)
     bias_calibration_images: int = 200  # calibration images the bias calibration runs on
+    channel_lambdas: bool = False     # graphs: one lambda per channel (ecc_hw.graph.channel_scaling)
 
     def __post_init__(self) -> None:
         for option in fields(self):

@@ -6,7 +6,7 @@ anything else (residual Add, Concat, max pooling, grouped convolution, NHWC, (N,
 inputs) through the graph converter (``ecc_hw.graph.convert``), whose folders ``evaluate`` takes.
 With ``topology auto`` the chain converter is tried first: where it refuses the model's structure,
 the graph converter takes it (and its message is the one a user sees when both refuse). Bias
-calibration exists on the graph path only, so asking for it picks that path.
+calibration and channel-wise lambdas exist on the graph path only, so asking for them picks that path.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def takes_as_chain(model_path, options: ConvertOptions) -> bool:
 def chooses_graph(model_path, options: ConvertOptions) -> bool:
     """True when ``options.topology`` sends the model to the graph converter."""
     if options.topology == Topology.AUTO:
-        return bool(options.bias_calibration) or not takes_as_chain(model_path, options)
+        return bool(options.bias_calibration or options.channel_lambdas) or not takes_as_chain(model_path, options)
     return options.topology == Topology.GRAPH
 
 
@@ -46,9 +46,9 @@ def convert_model(model_path, calibration_x: np.ndarray, options: ConvertOptions
     options.check()
     if chooses_graph(model_path, options):
         return convert_graph_model(model_path, calibration_x, options, calibration_source)
-    if options.bias_calibration:
-        raise UserError("bias calibration is available for graph networks only (use --topology graph or auto)",
-                        field="bias_calibration")
+    for field in ("bias_calibration", "channel_lambdas"):
+        if getattr(options, field):
+            raise UserError("available for graph networks only (use --topology graph or auto)", field=field)
     return convert(model_path, calibration_x, options, calibration_source=calibration_source)
 
 

@@ -157,6 +157,7 @@ def resnet_folder(tmp_path_factory):
 @pytest.mark.parametrize("options, fragments", [
     (("--method", "radix", "--timesteps", "4", "--bias-calibration", "4"), ("--bias-calibration", "ecc method")),
     (("--method", "rmp", "--bias-calibration", "4"), ("--bias-calibration", "ecc method")),
+    (("--method", "radix", "--timesteps", "4", "--channel-lambdas"), ("--channel-lambdas", "rate coding")),
     (("--method", "radix", "--timesteps", "40"), ("--timesteps",)),
     (("--pool", "layer"), ("--pool", "composes its average pools")),
     (("--topology", "chain"), ("resnet_legacy.onnx",)),
@@ -177,10 +178,11 @@ def test_a_malformed_input_shape_is_refused_by_the_parser(capsys, tmp_path):
     assert "--input-shape: '1,x' is not a shape" in capsys.readouterr().err
 
 
-def test_bias_calibration_on_a_forced_chain_is_refused(capsys, tmp_path):
+@pytest.mark.parametrize("option", [("--bias-calibration", "16"), ("--channel-lambdas",)])
+def test_graph_only_options_on_a_forced_chain_are_refused(option, capsys, tmp_path):
     out = tmp_path / "net"
-    refused(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", out, "--topology", "chain",
-            "--bias-calibration", "16", fragments=("--bias-calibration", "graph networks only"), output=out)
+    refused(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", out, "--topology", "chain", *option,
+            fragments=(option[0], "graph networks only"), output=out)
 
 
 def test_calibration_data_in_another_layout_is_refused(capsys, tmp_path):

@@ -9,7 +9,8 @@ weights and input, lambdas ``percentile`` 99.99) and evaluated as ``ecc-hw evalu
 (``ecc_hw.graph.evaluate.evaluate_graph``) on the first ``--images`` of fashion_test.npz:
 
 * ecc, wn2017 and rmp (alpha 0.8) at T = 32 and 64;
-* ecc with bias calibration (``--bias-calibration T``, 200 images), one folder per T, each evaluated at its T;
+* ecc with bias calibration (``--bias-calibration T``, 200 images), one folder per T, each evaluated at its T,
+  without and with channel-wise lambdas (``--channel-lambdas``, "cw");
 * radix at T = 4 on resnet_qcfs16 (16-level QCFS), and the number of images where it equals the quantised ANN.
 
 Prints Markdown tables: accuracy (%) and SynOps per image (millions) per method and T, and the SNN/CNN
@@ -33,6 +34,8 @@ FASHION = Path(__file__).resolve().parents[1] / "ecc_hw" / "data" / "fashion"
 MODELS = ("vgg", "maxpool", "densenet", "resnet", "depthwise", "resnet_qcfs4")
 STEPS = (32, 64)
 BASE = dict(lambda_mode="percentile", percentile=99.99, weight_bits=8, input_bits=8)
+ACCURACY_COLUMNS = ("ecc", "ecc+bc", "ecc+bc+cw", "wn2017", "rmp")
+SYNOPS_COLUMNS = ("ecc", "ecc+bc", "ecc+bc+cw")
 VARIANTS = (("ecc", dict(method="ecc", bias_calibration=0)), ("wn2017", dict(method="wn2017")),
             ("rmp", dict(method="rmp", alpha=0.8)))
 
@@ -60,6 +63,13 @@ def measure_model(name: str, images: int) -> dict:
         entry = evaluate_graph(params, x, y, [steps])["snn"][0]
         rows["ecc+bc"][steps] = (entry["accuracy"], entry["synops_per_image"])
         rows["energy_ratio_bc64"] = entry["energy_cnn_uj"] / entry["energy_snn_uj"]
+    rows["ecc+bc+cw"] = {}
+    for steps in STEPS:
+        params = convert_graph_model(model, calibration, ConvertOptions(**BASE, timesteps=steps, bias_calibration=steps,
+                                                                        channel_lambdas=True))
+        entry = evaluate_graph(params, x, y, [steps])["snn"][0]
+        rows["ecc+bc+cw"][steps] = (entry["accuracy"], entry["synops_per_image"])
+        rows["energy_ratio_cw64"] = entry["energy_cnn_uj"] / entry["energy_snn_uj"]
     return rows
 
 
@@ -84,18 +94,18 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     results = {}
-    header = "| model | CNN | " + " | ".join(f"{label} T={t}" for label in ("ecc", "ecc+bc", "wn2017", "rmp")
-                                          for t in STEPS) + " | E_cnn/E_snn (ecc+bc, T=64) |"
+    header = ("| model | CNN | " + " | ".join(f"{label} T={t}" for label in ACCURACY_COLUMNS for t in STEPS)
+              + " | E_cnn/E_snn ecc+bc T=64 | ecc+bc+cw T=64 |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
-    synops = ["| model | " + " | ".join(f"{label} T={t}" for label in ("ecc", "ecc+bc") for t in STEPS) + " |",
-              "|---|---|---|---|---|"]
+    synops = ["| model | " + " | ".join(f"{label} T={t}" for label in SYNOPS_COLUMNS for t in STEPS) + " |",
+              "|---|---|---|---|---|---|---|"]
     for name in args.models:
         start = time.time()
         rows = results[name] = measure_model(name, args.images)
-        cells = [f"{100 * rows[label][t][0]:.1f}" for label in ("ecc", "ecc+bc", "wn2017", "rmp") for t in STEPS]
+        cells = [f"{100 * rows[label][t][0]:.1f}" for label in ACCURACY_COLUMNS for t in STEPS]
         lines.append(f"| {name} | {100 * rows['cnn']:.1f} | " + " | ".join(cells)
-                     + f" | {rows['energy_ratio_bc64']:.2f} |")
-        synops.append(f"| {name} | " + " | ".join(f"{rows[label][t][1] / 1e6:.2f}" for label in ("ecc", "ecc+bc")
+                     + f" | {rows['energy_ratio_bc64']:.2f} | {rows['energy_ratio_cw64']:.2f} |")
+        synops.append(f"| {name} | " + " | ".join(f"{rows[label][t][1] / 1e6:.2f}" for label in SYNOPS_COLUMNS
                                                   for t in STEPS) + " |")
         print(lines[-1], f"({time.time() - start:.0f} s)", flush=True)
     radix = results["resnet_qcfs16 radix"] = measure_radix(args.images)

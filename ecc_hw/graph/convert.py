@@ -18,6 +18,7 @@ from ..methods import Recipe, recipe
 from ..variants import InputKind, Method, PoolMode
 from .bias_calibration import calibrate_biases
 from .calibrate import GraphLambdas, calibrate
+from .channel_scaling import equalise_channels
 from .network import GraphNetwork
 from .pipeline import convert_graph
 from .quantise import quantise_graph
@@ -34,6 +35,8 @@ def check_graph_options(options: ConvertOptions) -> None:
                         f"{', '.join(GRAPH_METHODS)})", field="method")
     if options.method != Method.ECC and options.bias_calibration:
         raise UserError("bias calibration is for the ecc method", field="bias_calibration")
+    if options.channel_lambdas and options.method == Method.RADIX:
+        raise UserError("channel-wise lambdas are for rate coding", field="channel_lambdas")
     if options.input_kind != InputKind.IMAGE:
         raise UserError("event input is not available for graph networks yet", field="input_kind")
     if options.pool_mode != PoolMode.COMPOSE:
@@ -83,6 +86,8 @@ def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertO
     rec = recipe(options.method, options.alpha)
     network = convert_graph(model_path, options.input_shape, rec.keep_epsilon)
     x = check_graph_calibration(network, calibration_x, calibration_source)
+    if options.channel_lambdas:
+        network = equalise_channels(network, x, options.lambda_mode, options.percentile)
     lambdas = calibrate(network, x, options.lambda_mode, options.percentile)
     if options.method == Method.RADIX:
         graph = quantise_radix_graph(network, lambdas, options.weight_bits, options.input_bits, options.timesteps)
