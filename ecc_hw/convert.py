@@ -98,12 +98,12 @@ def lambdas_from_calibration(layers: list[FloatLayer], x: np.ndarray, options: C
     return lambdas
 
 
-def check_calibration(x: np.ndarray, input_shape: tuple, where: str) -> np.ndarray:
-    """Calibration images as float64 (N, C, H, W); a one-line UserError on wrong shape or NaN."""
+def check_calibration(x: np.ndarray, input_shape: tuple, where: str, needs: str = "the model needs") -> np.ndarray:
+    """Calibration images as float64 (N, *input_shape); a one-line UserError on a wrong shape (``needs`` says
+    whose shape it is), no images or NaN."""
     x = np.asarray(x)
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
-        raise UserError(f"{where}: x has shape {tuple(x.shape)}, the model needs "
-                        f"(N, {', '.join(map(str, input_shape))})")
+    if x.ndim != 1 + len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape):
+        raise UserError(f"{where}: x has shape {tuple(x.shape)}, {needs} (N, {', '.join(map(str, input_shape))})")
     if len(x) == 0:
         raise UserError(f"{where}: x holds no images")
     x = x.astype(np.float64)

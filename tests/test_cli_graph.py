@@ -190,7 +190,8 @@ def test_calibration_data_in_another_layout_is_refused(capsys, tmp_path):
     np.savez(bad, x=np.load(GRAPH_FIXTURES / "nhwc_dynamo.npz")["x"].transpose(0, 3, 1, 2))
     out = tmp_path / "net"
     refused(capsys, "convert", GRAPH_FIXTURES / "nhwc_dynamo.onnx", "--calib", bad, "-o", out,
-            fragments=("nchw.npz: x has shape (50, 1, 14, 14)", "(N, 14, 14, 1) (NHWC)"), output=out)
+            fragments=("nchw.npz: x has shape (50, 1, 14, 14)", "the model's NHWC input 'x' is (N, 14, 14, 1)"),
+            output=out)
 
 
 def test_evaluate_refusals(capsys, tmp_path, resnet_folder):

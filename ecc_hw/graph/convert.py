@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from ..convert import ConvertOptions
+from ..convert import ConvertOptions, check_calibration
 from ..errors import UserError
 from ..manifest import file_sha256
 from ..methods import Recipe, recipe
@@ -63,19 +63,9 @@ def bias_calibration_steps(options: ConvertOptions) -> int:
 
 
 def check_graph_calibration(network: GraphNetwork, x: np.ndarray, where: str) -> np.ndarray:
-    """Calibration images as float64 in the model's own input layout; a one-line UserError on a wrong
-    shape, no images or non-finite values."""
-    x = np.asarray(x)
-    expected = tuple(network.input.model_shape)
-    if x.ndim != 1 + len(expected) or tuple(x.shape[1:]) != expected:
-        raise UserError(f"{where}: x has shape {tuple(x.shape)}, the model's input '{network.input.name}' is "
-                        f"(N, {', '.join(map(str, expected))}) ({network.input.layout})")
-    if len(x) == 0:
-        raise UserError(f"{where}: x holds no images")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise UserError(f"{where}: x contains NaN or infinite values")
-    return x
+    """Calibration images as float64 in the model's own input layout (``ecc_hw.convert.check_calibration``)."""
+    spec = network.input
+    return check_calibration(x, tuple(spec.model_shape), where, f"the model's {spec.layout} input '{spec.name}' is")
 
 
 def convert_graph_model(model_path, calibration_x: np.ndarray, options: ConvertOptions,
