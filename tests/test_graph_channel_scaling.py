@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_graph_property import BLOCKS, Builder
+from test_graph_property import BLOCKS, random_network
 
 from ecc_hw.graph.calibrate import spiking_lambda
 from ecc_hw.graph.channel_scaling import equalise_channels, input_channels, output_channels
@@ -27,12 +27,7 @@ def _per_channel_lambdas(network, x):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), size=st.integers(3, 7), blocks=st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=4))
 def test_rescaling_keeps_the_logits_and_equalises_unclipped_channels(tmp_path, data, size, blocks):
-    builder = Builder(data, size)
-    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
-    builder.channels = 3
-    for kind in blocks:
-        builder.block(kind)
-    network = convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+    network = random_network(tmp_path, data, size, blocks)
     x = np.random.default_rng(1).normal(size=(16, 2, size, size))
     scaled = equalise_channels(network, x, "max")
     np.testing.assert_allclose(forward(scaled, x).logits, forward(network, x).logits, rtol=1e-9, atol=1e-9)

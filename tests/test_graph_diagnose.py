@@ -11,7 +11,7 @@ import pytest
 from graph_reference import golden_graph_loop
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_graph_property import BLOCKS, Builder
+from test_graph_property import BLOCKS, random_network
 
 from ecc_hw.errors import UserError
 from ecc_hw.graph import diagnose
@@ -94,12 +94,7 @@ def assert_rows_match(rows: list[dict], expected: list[dict]) -> None:
        images=st.integers(1, 4), chunk=st.integers(1, 3), include_max_pools=st.booleans())
 def test_random_dags_match_the_plain_loop_reference(tmp_path, monkeypatch, data, size, blocks, weight_bits, timesteps,
                                                     tre_mode, images, chunk, include_max_pools):
-    builder = Builder(data, size)
-    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
-    builder.channels = 3
-    for kind in blocks:
-        builder.block(kind)
-    network = convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+    network = random_network(tmp_path, data, size, blocks)
     x = np.random.default_rng(data.draw(st.integers(0, 9))).normal(size=(6, 2, size, size))
     try:
         graph = quantise_graph(network, calibrate(network, x, "percentile", 99.0), weight_bits=weight_bits,

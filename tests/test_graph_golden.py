@@ -8,7 +8,7 @@ import pytest
 from graph_reference import golden_graph_loop
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_graph_property import BLOCKS, Builder
+from test_graph_property import BLOCKS, random_network
 
 from ecc_hw.errors import UserError
 from ecc_hw.graph.calibrate import calibrate
@@ -44,12 +44,7 @@ def assert_matches_reference(graph, x_q, timesteps, tre_mode=TreMode.SPREAD):
        mode=st.sampled_from(["max", "percentile"]))
 def test_random_dags_match_the_plain_loop_reference(tmp_path, data, size, blocks, weight_bits, timesteps, tre_mode,
                                                     mode):
-    builder = Builder(data, size)
-    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
-    builder.channels = 3
-    for kind in blocks:
-        builder.block(kind)
-    network = convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+    network = random_network(tmp_path, data, size, blocks)
     x = np.random.default_rng(data.draw(st.integers(0, 9))).normal(size=(6, 2, size, size))
     try:
         lambdas = calibrate(network, x, mode, 99.0)

@@ -81,6 +81,16 @@ class Builder:
         return self.net.gemm(flat, self.channels * self.size * self.size, 3)
 
 
+def random_network(tmp_path, data, size: int, blocks: list[str]):
+    """The GraphNetwork of a random DAG: a first conv layer on the (maybe normalised) input, then ``blocks``."""
+    builder = Builder(data, size)
+    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
+    builder.channels = 3
+    for kind in blocks:
+        builder.block(kind)
+    return convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), size=st.integers(3, 8), blocks=st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=4))
 def test_random_dags_forward_like_onnxruntime(tmp_path, data, size, blocks):

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_graph_property import BLOCKS, Builder
+from test_graph_property import BLOCKS, random_network
 
 from ecc_hw import convert, radix
 from ecc_hw.arithmetic import quantize_input
@@ -71,12 +71,7 @@ def assert_radix_equals_ann(graph, x_q, timesteps):
 @given(data=st.data(), size=st.integers(3, 6), blocks=st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=3),
        weight_bits=st.integers(3, 8), timesteps=st.integers(1, 6), mode=st.sampled_from(["max", "percentile"]))
 def test_random_dags_equal_their_quantised_ann(tmp_path, data, size, blocks, weight_bits, timesteps, mode):
-    builder = Builder(data, size)
-    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
-    builder.channels = 3
-    for kind in blocks:
-        builder.block(kind)
-    network = convert_graph(builder.net.save(tmp_path / "random.onnx", builder.head()))
+    network = random_network(tmp_path, data, size, blocks)
     x = np.random.default_rng(data.draw(st.integers(0, 9))).normal(size=(6, 2, size, size))
     try:
         graph = quantise_radix_graph(network, calibrate(network, x, mode, 99.0), weight_bits, 6, timesteps)
