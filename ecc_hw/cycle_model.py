@@ -144,7 +144,7 @@ def constants(params: NetworkParams, lanes: int, memory: Memory = Memory.BRAM) -
             "sweep_words": [sweep_words(layer, lanes) for layer in params.spiking_layers]}
 
 
-def _integration(start: int, lengths: np.ndarray, interval: int = 1) -> int:
+def integration_end(start: int, lengths: np.ndarray, interval: int = 1) -> int:
     """Cycle in which the phase after an integration phase starting at ``start`` begins (walks of
     ``lengths`` updates, one update every ``interval`` cycles)."""
     if len(lengths) == 0:
@@ -159,10 +159,10 @@ def _integration(start: int, lengths: np.ndarray, interval: int = 1) -> int:
     return end
 
 
-def _overlapped_integration(end_of_sweep: int, available: np.ndarray, lengths: np.ndarray) -> int:
+def overlapped_integration_end(end_of_sweep: int, available: np.ndarray, lengths: np.ndarray) -> int:
     """Cycle in which the phase after a sweep with overlapped integration begins: event k (walk
     length L_k) is accepted in ``a_k = max(a_{k-1} + max(1, L_{k-1}), available_k)``; the phase
-    ends at the later of the sweep's end and the integration's (as ``_integration``)."""
+    ends at the later of the sweep's end and the integration's (as ``integration_end``)."""
     if len(lengths) == 0:
         return end_of_sweep
     cost = np.maximum(lengths, 1)
@@ -211,21 +211,21 @@ def cycles_per_image(params: NetworkParams, golden_result_or_spikes, lanes: int,
     for i, image in enumerate(images):
         cycle = consts["clear_cycles"]
         if not events:
-            cycle = _integration(cycle, np.where(image[0] != 0, load_walk, 0), interval)
+            cycle = integration_end(cycle, np.where(image[0] != 0, load_walk, 0), interval)
         for t in range(timesteps):
             if events:
                 cycle += FRAME_ENTRY if t else 0
                 frame = image[t]
-                cycle = _integration(cycle, np.append(load_walk[frame != 0], 0), interval)
+                cycle = integration_end(cycle, np.append(load_walk[frame != 0], 0), interval)
             for n in range(len(params.spiking_layers)):
                 start = cycle
                 cycle += interval * words[n] + fire_overhead(interval) - (interval - 1)
                 fired = orders[n][spikes[n][t, i, orders[n]]]
                 if interval == 1:     # the integration overlaps the sweep: spikes as they come
-                    cycle = _overlapped_integration(cycle, start + OVERLAP_LATENCY + word_of[n][fired],
+                    cycle = overlapped_integration_end(cycle, start + OVERLAP_LATENCY + word_of[n][fired],
                                                     walks[n][fired])
                 else:
-                    cycle = _integration(cycle, walks[n][fired], interval)
+                    cycle = integration_end(cycle, walks[n][fired], interval)
         out[i] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * layers[-1].neurons + CLASS_WORDS
     return out
 

@@ -116,6 +116,9 @@ class BankMux:
     engine : IntegrationEngine or None
         The layer's lanes (``None`` for layer 1's membranes with image input: the load integrates into
         the current).
+    engines : list of IntegrationEngine or None
+        Instead of ``engine``, a graph layer's engines, one per edge (they integrate one at a time: the
+        read address is that of the busy one).
     sweep : FireSweep or None
         The layer's fire sweep (``None`` for the output layer).
     read_addr : Value or None
@@ -125,7 +128,8 @@ class BankMux:
 
     def __init__(self, *, banks: MembraneBanks, clear_value: int, clearing: Value, clear_addr: Signal,
                  engine: IntegrationEngine | None = None, sweep: FireSweep | None = None,
-                 read_addr: Value | None = None, reading: Value | None = None):
+                 read_addr: Value | None = None, reading: Value | None = None,
+                 engines: list[IntegrationEngine] | None = None):
         owner = "BankMux"
         check_type(owner, "banks", banks, MembraneBanks)
         check_int(owner, "clear_value", clear_value)
@@ -137,29 +141,36 @@ class BankMux:
         check_type(owner, "reading", reading, Value, optional=True)
         if (read_addr is None) != (reading is None):
             raise ValueError(f"{owner}: read_addr and reading go together")
-        if engine is not None and len(engine.lanes) != len(banks.ports):
-            raise ValueError(f"{owner}: {len(engine.lanes)} lanes for {len(banks.ports)} banks")
-        if sweep is None and engine is None:
+        if engines is not None and engine is not None:
+            raise ValueError(f"{owner}: give engine or engines, not both")
+        engines = list(engines or []) + ([engine] if engine is not None else [])
+        for each in engines:
+            check_type(owner, "engines", each, IntegrationEngine)
+            if len(each.lanes) != len(banks.ports):
+                raise ValueError(f"{owner}: {len(each.lanes)} lanes for {len(banks.ports)} banks")
+        if sweep is None and not engines:
             raise ValueError(f"{owner}: the banks need a user (engine or sweep)")
         self.banks = banks
         self.clear_value = clear_value
         self.clearing = clearing
         self.clear_addr = clear_addr
-        self.engine = engine
+        self.engines = engines
         self.sweep = sweep
         self.read_addr = read_addr
         self.reading = reading
 
     def add_to(self, m: Module) -> None:
         """Add the multiplexers to ``m`` (comb statements, lane by lane)."""
-        banks, fire, engine = self.banks, self.sweep, self.engine
+        banks, fire, engines = self.banks, self.sweep, self.engines
         state = not banks.current        # membranes: the sweep reads and updates them
         for lane, (rp, wp) in enumerate(banks.ports):
-            unit = engine.lanes[lane] if engine is not None else None
-            if unit is not None:
+            units = [engine.lanes[lane] for engine in engines]
+            for unit in units:
                 m.d.comb += unit.rd_data.eq(rp.data)
             # read address
-            rd = unit.rd_addr if unit is not None else 0
+            rd = units[0].rd_addr if units else 0
+            for engine, unit in zip(engines[1:], units[1:]):
+                rd = Mux(engine.busy, unit.rd_addr, rd)
             if fire is not None:
                 rd = Mux(fire.busy, fire.rd_addr, rd)
                 if state:
@@ -171,7 +182,7 @@ class BankMux:
             m.d.comb += rp.addr.eq(rd)
             if banks.stack is not None:      # who needs the read selects the SPRAM address
                 req = fire.busy if fire is not None else 0
-                if unit is not None:
+                for engine in engines:
                     req = req | engine.busy
                 if self.reading is not None:
                     req = req | self.reading
@@ -188,7 +199,7 @@ class BankMux:
                 with m.Elif(fire.wr_en):
                     m.d.comb += [wp.addr.eq(fire.wr_addr), wp.data.eq(fire.wr_data[lane]),
                                  wp.en.eq(1)]
-            if unit is not None:
+            for unit in units:
                 with m.Elif(unit.wr_en):
                     m.d.comb += [wp.addr.eq(unit.wr_addr), wp.data.eq(unit.wr_data),
                                  wp.en.eq(1)]

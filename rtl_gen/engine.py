@@ -47,10 +47,12 @@ class IntegrationEngine:
         Binary coding into layers 2..N: the largest weight shift (T - 1); 0: no shift.
     shift : Value or None
         The shift (T - t), required when ``max_shift`` > 0.
+    name : str or None
+        The suffix of the submodules' names (default: the layer number; a graph edge's name).
     """
 
     def __init__(self, *, target: TargetPlan, value_shape: Shape, weight_bits: int, width: int, lanes: int,
-                 interval: int, max_shift: int = 0, shift: Value | None = None):
+                 interval: int, max_shift: int = 0, shift: Value | None = None, name: str | None = None):
         owner = "IntegrationEngine"
         check_type(owner, "target", target, TargetPlan)
         check_type(owner, "value_shape", value_shape, Shape)
@@ -63,6 +65,7 @@ class IntegrationEngine:
         if (shift is None) != (max_shift == 0):
             raise ValueError(f"{owner}: shift must be given exactly when max_shift > 0")
         self.number = target.index + 1
+        self.name = str(self.number) if name is None else name
         self.shift = shift
         self.walker = FanOutWalker(target, value_shape, interval)
         c_out = target.out_shape[0]
@@ -83,9 +86,9 @@ class IntegrationEngine:
     def add_to(self, m: Module) -> None:
         """Add the walker and the lanes to ``m`` and broadcast the walker's commands."""
         walker = self.walker
-        m.submodules[f"walker{self.number}"] = walker
+        m.submodules[f"walker{self.name}"] = walker
         for lane, unit in enumerate(self.lanes):
-            m.submodules[f"lane{self.number}_{lane}"] = unit
+            m.submodules[f"lane{self.name}_{lane}"] = unit
             if self.shift is not None:
                 m.d.comb += unit.shift.eq(self.shift)
             m.d.comb += [unit.update.valid.eq(walker.updates.valid),

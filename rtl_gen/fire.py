@@ -64,8 +64,9 @@ class FireSweep(wiring.Component):
         P.
     threshold : int, at least 1
         theta.
-    bias : list of int, one per channel
-        The bias ROMs' words (their width fits the largest magnitude).
+    bias : list of int, one per channel, or one per neuron (channel-major)
+        The bias ROMs' words (their width fits the largest magnitude): per lane one word per group,
+        or with a bias per neuron one per lane-local address s.
     membrane_width : int, at least 2
     tre_quotient : int, at least 0
         floor(TRE charge / T): the ``charge`` input holds 0..tre_quotient + 1.
@@ -96,8 +97,10 @@ class FireSweep(wiring.Component):
                             ("threshold", threshold)):
             check_int(owner, name, value, 1)
         self.bias = check_ints(owner, "bias", bias)
-        if len(self.bias) != channels:
-            raise ValueError(f"{owner}: bias must have one entry per channel ({channels}), not {len(self.bias)}")
+        if len(self.bias) not in (channels, channels * height * width):
+            raise ValueError(f"{owner}: bias must have one entry per channel ({channels}) or per neuron "
+                             f"({channels * height * width}), not {len(self.bias)}")
+        self.bias_per_neuron = len(self.bias) != channels
         check_int(owner, "membrane_width", membrane_width, 2)
         check_int(owner, "tre_quotient", tre_quotient, 0)
         if current_width is not None:
@@ -194,11 +197,14 @@ class FireSweep(wiring.Component):
             if groups == 0:
                 mask.append(0)
                 continue
-            init = [self.bias[gg * lanes + lane] for gg in range(groups)]
-            rom = Memory(shape=signed(self.bias_width), depth=rom_depth(groups), init=init)
+            if self.bias_per_neuron:     # graph layers: a bias per neuron, by address s
+                init = [self.bias[(gg * lanes + lane) * h * w + p] for gg in range(groups) for p in range(h * w)]
+            else:
+                init = [self.bias[gg * lanes + lane] for gg in range(groups)]
+            rom = Memory(shape=signed(self.bias_width), depth=rom_depth(len(init)), init=init)
             m.submodules[f"bias{lane}"] = rom
             bp = rom.read_port(domain="comb")
-            m.d.comb += bp.addr.eq(g_b)
+            m.d.comb += bp.addr.eq(s_b if len(init) > groups else g_b)
             v, bias = self.v_data[lane], bp.data
             current = self.i_data[lane] if self.current_width is not None else 0
             if staged:

@@ -55,17 +55,25 @@ class FireStage:
         Cycles between two accesses of one bank (dual-port or single-port banks).
     current_width : int or None
         Layer 1's constant current bits (image input); ``None``: the sweep adds no current.
-    walker : FanOutWalker
-        Layer n+1's walker, fed by the buffer.
+    walker : FanOutWalker or None
+        Layer n+1's walker, fed by the buffer; ``None`` (graph networks): the buffer's ``events`` are
+        left to the caller, which routes them to each consumer in turn.
     shift : Value or None
         T - t, binary coding with T > 1 only.
     spike_stack : SpramStackUnit or None
         The SPRAM stack holding the buffer's words; ``None``: a memory of the buffer's own.
+    event_layout : StructLayout or None
+        The buffer's event payload when there is no ``walker``.
+    rewind : bool
+        The buffer can replay its words again (``SpikeBuffer.rewind``), for a source with several consumers.
+    buffer_name : str or None
+        The buffer's submodule name (default ``spikes<n+1>``).
     """
 
     def __init__(self, *, layer: LayerPlan, lanes: int, timesteps: int, binary: bool, tre_mode: str,
-                 interval: int, current_width: int | None, walker: FanOutWalker, shift: Value | None = None,
-                 spike_stack: SpramStackUnit | None = None):
+                 interval: int, current_width: int | None, walker: FanOutWalker | None,
+                 shift: Value | None = None, spike_stack: SpramStackUnit | None = None, event_layout=None,
+                 rewind: bool = False, buffer_name: str | None = None):
         owner = "FireStage"
         check_type(owner, "layer", layer, LayerPlan)
         if not layer.spiking:
@@ -74,7 +82,9 @@ class FireStage:
         check_int(owner, "timesteps", timesteps, 1)
         check_bool(owner, "binary", binary)
         check_choice(owner, "tre_mode", tre_mode, TRE_MODES)
-        check_type(owner, "walker", walker, FanOutWalker)
+        check_type(owner, "walker", walker, FanOutWalker, optional=True)
+        if (walker is None) == (event_layout is None):
+            raise ValueError(f"{owner}: give exactly one of walker and event_layout")
         check_type(owner, "shift", shift, Value, optional=True)
         if (shift is not None) != (binary and timesteps > 1):
             raise ValueError(f"{owner}: shift must be given exactly with binary coding and timesteps > 1")
@@ -91,8 +101,10 @@ class FireStage:
                                threshold=layer.threshold, bias=layer.bias, membrane_width=layer.membrane_width,
                                tre_quotient=layer.tre_quotient, current_width=current_width,
                                binary_steps=timesteps if binary else 0, interval=interval)
+        self.buffer_name = buffer_name or f"spikes{self.number + 1}"
         self.buffer = SpikeBuffer(self.sweep.spike_layout, layer.target.depth_used, lanes,
-                                  walker.events.payload.shape(), single_port=spike_stack is not None)
+                                  walker.events.payload.shape() if walker is not None else event_layout,
+                                  single_port=spike_stack is not None, rewind=rewind)
         self.charge = self.counter = None
         if not binary:
             self.charge = Signal(self.sweep.charge_shape, name=f"charge{self.number}")
@@ -104,14 +116,15 @@ class FireStage:
         m.submodules[f"fire{self.number}"] = fire
         if self.shift is not None:
             m.d.comb += fire.shift.eq(self.shift)
-        m.submodules[f"spikes{self.number + 1}"] = buf
+        m.submodules[self.buffer_name] = buf
         if self.spike_stack is not None:
             name = f"layer{self.number + 1}_spike_buffer"
             rp, wp = self.spike_stack.bank(name, name, 0, unsigned(buf.wr_data.as_value().shape().width))
             m.d.comb += [wp.addr.eq(buf.wr_addr), wp.data.eq(buf.wr_data), wp.en.eq(buf.wr_en),
                          rp.addr.eq(buf.rd_addr), rp.req.eq(buf.rd_req), buf.rd_data.eq(rp.data)]
         m.d.comb += [buf.push.valid.eq(fire.spikes.valid), buf.push.payload.eq(fire.spikes.payload)]
-        wiring.connect(m, buf.events, self.walker.events)
+        if self.walker is not None:
+            wiring.connect(m, buf.events, self.walker.events)
         if self.charge is not None:
             m.d.comb += fire.charge.eq(self.charge)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from .controller import Controller
 from .fire import FireSweep
 from .lane import SynapseLane
+from .graph_plan import GraphPlan
 from .plan import HardwarePlan
+from .spike_buffer import SpikeBuffer
 from .readout import Readout
 from .walker import FanOutWalker
 
@@ -41,3 +43,17 @@ def cycle_constants(plan: HardwarePlan) -> dict:
             "readout_entry": Controller.STATE_CHANGE, "readout_per_neuron": Readout.CYCLES_PER_NEURON,
             "class_words": Readout.CLASS_WORDS,
             "sweep_words": [layer.target.depth_used for layer in plan.spiking]}
+
+
+def graph_cycle_constants(plan: GraphPlan) -> dict:
+    """The schedule's constants of a graph design (``ecc_hw.graph.cycle_model`` keeps its own copy)."""
+    constants = {"clear_cycles": plan.clear_depth, "issue_interval": 1, "fire_overhead": fire_overhead(1),
+                 "lane_drain": lane_drain(1), "readout_entry": Controller.STATE_CHANGE,
+                 "readout_per_neuron": Readout.CYCLES_PER_NEURON, "class_words": Readout.CLASS_WORDS,
+                 "buffer_replay_latency": SpikeBuffer.REPLAY_LATENCY, "rewind_latency": SpikeBuffer.REWIND_LATENCY,
+                 "sweep_words": [layer.layer.target.depth_used for layer in plan.spiking]}
+    if plan.pools:
+        from .max_pool_unit import MaxPoolUnit
+
+        constants["pool_spike_latency"] = MaxPoolUnit.SPIKE_LATENCY
+    return constants

@@ -82,6 +82,7 @@ class TargetPlan:
     cols: AxisTable
     weight_roms: list[list[int]]     # one per lane: [(g * C_in + c) * kh * kw + ky * kw + kx]
     fan_out_cycles: np.ndarray       # per input neuron: walker cycles rows * cols * groups
+    channel_groups: list[tuple[int, int]] | None = None   # per input channel: lane groups (first, count)
 
     @property
     def out_hw(self) -> int:
@@ -262,11 +263,27 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
             span = size + pad[axis] + pad[axis + 2] - dil[axis] * (kernel[axis] - 1) - 1
             if span < 0 or span // stride[axis] + 1 != out_shape[axis + 1]:
                 raise HardwareError(f"{where}: output shape {out_shape} does not match the geometry")
+    target = build_target(index, layer.kind, (c_in, h_in, w_in), out_shape, layer.pool, kernel, stride, pad, dil,
+                          weight, lanes)
+    fan = linear.fan_out()        # a pool layer's synapses are the diagonal: one per cell, not c_out
+    per_position = 1 if layer.kind == "pool" else target.out_shape[0]
+    assert np.array_equal(target.fan_out_cycles // target.groups * per_position, fan), \
+        f"{where}: fan-out tables disagree with LinearMap"
+    return target
+
+
+def build_target(index: int, kind: str, in_shape, out_shape, pool, kernel, stride, pad, dil, weight: np.ndarray,
+                 lanes: int, channel_groups: list[tuple[int, int]] | None = None) -> TargetPlan:
+    """The walker tables and lane weight ROMs of one linear map: ``weight`` (C_out, C_in, kh, kw) over the
+    (C_in, H_in, W_in) input sum-pooled by ``pool``, with the conv geometry (a dense map: a kernel over the
+    whole pooled map). ``channel_groups``: per input channel, the lane groups (first, count) its fan-out
+    reaches (grouped and identity maps); ``None``: every group."""
+    c_in, h_in, w_in = in_shape
     c_out, h_out, w_out = out_shape
     kh, kw = kernel
     groups = -(-c_out // lanes)
-    rows = _axis_table(h_in, layer.pool, 0, pad[0], kh, stride[0], dil[0], h_out, w_out, kw)
-    cols = _axis_table(w_in, layer.pool, 1, pad[1], kw, stride[1], dil[1], w_out, 1, 1)
+    rows = _axis_table(h_in, pool, 0, pad[0], kh, stride[0], dil[0], h_out, w_out, kw)
+    cols = _axis_table(w_in, pool, 1, pad[1], kw, stride[1], dil[1], w_out, 1, 1)
     roms = []
     for lane in range(lanes):
         rom = np.zeros((groups, c_in, kh, kw), dtype=np.int64)
@@ -277,12 +294,12 @@ def _target(index: int, layer, lanes: int, weight_bits: int) -> TargetPlan:
         roms.append([int(v) for v in rom.reshape(-1)])
     row_n = np.asarray(rows.counts, dtype=np.int64)
     col_n = np.asarray(cols.counts, dtype=np.int64)
-    cycles = np.broadcast_to((row_n[:, None] * col_n[None, :]) * groups, (c_in, h_in, w_in)).reshape(-1)
-    fan = linear.fan_out()        # a pool layer's synapses are the diagonal: one per cell, not c_out
-    per_position = 1 if layer.kind == "pool" else c_out
-    assert np.array_equal(cycles // groups * per_position, fan), f"{where}: fan-out tables disagree with LinearMap"
-    return TargetPlan(index, layer.kind, (c_in, h_in, w_in), out_shape, kernel, groups, rows, cols,
-                      roms, cycles.copy())
+    per_channel = np.full(c_in, groups, dtype=np.int64)
+    if channel_groups is not None:
+        per_channel = np.asarray([count for _, count in channel_groups], dtype=np.int64)
+    cycles = ((row_n[:, None] * col_n[None, :])[None, :, :] * per_channel[:, None, None]).reshape(-1)
+    return TargetPlan(index, kind, (c_in, h_in, w_in), tuple(out_shape), tuple(kernel), groups, rows, cols,
+                      roms, cycles.copy(), channel_groups)
 
 
 def make_plan(params: NetworkParams, lanes: int, timesteps: int | None = None,

@@ -30,6 +30,9 @@ class SpikeBuffer(wiring.Component):
         value 1.
     pending : Out(1)
         Spikes remain.
+    rewind : In(1), only with ``rewind=True``
+        Pulse: replay the stored words again from the first (for the next consumer of a source
+        with several); the words stay. Nothing may be pushed in the pulse's cycle.
 
     With ``single_port=True`` the words live outside (an SPRAM region, ``rtl_gen.spram``) behind
     these members instead of an internal memory:
@@ -46,14 +49,19 @@ class SpikeBuffer(wiring.Component):
     high from cycle k+1. Single-ported (words outside), the read data feeds the events directly: a
     word pushed in cycle k can be replayed from cycle k+1, but only after one cycle without a push
     (the controller leaves at least one between a fire sweep's last push and the integration).
+    After ``rewind`` in cycle k (dual-ported), the first spike is offered from cycle k+2 (the read
+    port is addressed at word 0 in k, the word register loaded in k+1).
     """
 
     # Dual-ported: a word pushed in cycle k is replayed from k+3: the push register (k+1, written and
     # read through the transparent port), then the word register (loaded in k+2).
     REPLAY_LATENCY = 3
 
+    # Dual-ported: after a rewind pulse in cycle k the first spike is offered in k+2.
+    REWIND_LATENCY = 2
+
     def __init__(self, word_layout: data.StructLayout, words: int, lanes: int,
-                 event_layout: data.StructLayout, single_port: bool = False):
+                 event_layout: data.StructLayout, single_port: bool = False, rewind: bool = False):
         self.word_layout = word_layout
         self.depth = pow2_depth(words)
         self.lanes = lanes
@@ -65,6 +73,11 @@ class SpikeBuffer(wiring.Component):
             "events": Out(stream.Signature(event_layout)),
             "pending": Out(1),
         }
+        if rewind:
+            if single_port:
+                raise ValueError("SpikeBuffer: rewind needs the dual-ported buffer")
+            members["rewind"] = In(1)
+        self.with_rewind = rewind
         if single_port:
             addr = bits_for(self.depth - 1)
             members.update({"wr_addr": Out(addr), "wr_data": Out(word_layout), "wr_en": Out(1),
@@ -154,6 +167,7 @@ class SpikeBuffer(wiring.Component):
         with m.Elif(taken & last):
             m.d.sync += full.eq(0)
         m.d.comb += rp_port.addr.eq(Mux(load, rp + 1, rp))
-        with m.If(self.clear):
+        restart = self.clear | self.rewind if self.with_rewind else self.clear
+        with m.If(restart):
             m.d.sync += [rp.eq(0), full.eq(0), consumed.eq(0)]
             m.d.comb += rp_port.addr.eq(0)

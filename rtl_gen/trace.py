@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 
 from .checks import check_list, check_stream, check_type
 from .fire import FireSweep
@@ -35,8 +35,8 @@ class SpikeTrace:
 
     Parameters (keyword-only)
     ----------
-    sweeps : list of FireSweep
-        The spiking layers' sweeps, layer 1 first.
+    sweeps : list of FireSweep (or other components with ``spikes`` and ``neuron``)
+        The spiking layers' sweeps, layer 1 first (graph designs: then the max-pool units).
     t : Value
         The time step 1..T of the running sweep.
     trace : stream.Interface
@@ -45,7 +45,7 @@ class SpikeTrace:
 
     def __init__(self, *, sweeps: list[FireSweep], t: Value, trace: stream.Interface):
         owner = "SpikeTrace"
-        check_list(owner, "sweeps", sweeps, FireSweep)
+        check_list(owner, "sweeps", sweeps, wiring.Component)
         check_type(owner, "t", t, Value)
         check_stream(owner, "trace", trace)
         self.sweeps = sweeps

@@ -31,6 +31,11 @@ def _pack(entries, low_bits):
 class FanOutWalker(wiring.Component):
     """Walks the fan-out of each input event: reachable rows x reachable columns x channel groups.
 
+    A target with ``channel_groups`` (grouped, depthwise and identity maps of graph networks) walks,
+    for an event of input channel c, only the lane groups first(c) .. first(c) + count(c) - 1 that hold
+    output channels c reaches (a ROM of (first, count) per input channel); the lanes' weight ROMs hold
+    zeros for the channels of a group that c does not reach.
+
     Members
     -------
     events : In(stream.Signature(event_layout))
@@ -104,14 +109,35 @@ class FanOutWalker(wiring.Component):
         col_addr = Signal.like(col_start)
         group_w = c_in * kh * kw
         m_base = Signal(bits_for(t.groups * t.out_hw - 1))
-        c_base = Signal(bits_for(c_in * kh * kw - 1))
+        c_base = Signal(bits_for(t.groups * group_w - 1) if t.channel_groups else bits_for(c_in * kh * kw - 1))
         w_base = Signal(bits_for(t.groups * group_w - 1))
 
         payload = self.events.payload
         m.d.comb += [rc.addr.eq(payload.y), cc.addr.eq(payload.x),
                      re.addr.eq(row_addr), ce.addr.eq(col_addr)]
 
-        last_g = g == t.groups - 1
+        # the event's lane groups: every group, or first(c) .. last(c) from the group-range ROM
+        first_g, g_first, g_last, reaches, m_first, m_start = 0, 0, t.groups - 1, 1, 0, 0
+        if t.channel_groups is not None:
+            g_last, g_first, m_start = Signal.like(g), Signal.like(g), Signal.like(m_base)
+            gw = bits_for(t.groups)
+            m.submodules.group_ranges = ranges = Memory(
+                shape=unsigned(2 * gw), depth=rom_depth(c_in),
+                init=[first | (max(first + count - 1, 0) << gw) for first, count in t.channel_groups])
+            gr = ranges.read_port(domain="comb")
+            m.submodules.group_counts = counts = Memory(
+                shape=unsigned(1), depth=rom_depth(c_in), init=[int(count > 0) for _, count in t.channel_groups])
+            gc = counts.read_port(domain="comb")
+            m.d.comb += [gr.addr.eq(payload.c), gc.addr.eq(payload.c)]
+            first_g, reaches = gr.data[:gw], gc.data
+            m_first = first_g * t.out_hw
+            with m.If(self.events.valid & self.events.ready):
+                m.d.sync += [g_last.eq(gr.data[gw:]), g_first.eq(first_g), m_start.eq(m_first)]
+
+        w_start = payload.c * (kh * kw)
+        if t.channel_groups is not None:
+            w_start = first_g * group_w + w_start
+        last_g = g == g_last
         last_j = j == ncols - 1
         last_i = i == nrows - 1
         if self.interval == 1:
@@ -134,7 +160,7 @@ class FanOutWalker(wiring.Component):
 
         with m.If(issue):
             with m.If(last_g):
-                m.d.sync += [g.eq(0), m_base.eq(0), w_base.eq(c_base)]
+                m.d.sync += [g.eq(g_first), m_base.eq(m_start), w_base.eq(c_base)]
                 with m.If(last_j):
                     m.d.sync += [j.eq(0), i.eq(i + 1), col_addr.eq(col_start), row_addr.eq(row_addr + 1)]
                 with m.Else():
@@ -143,12 +169,12 @@ class FanOutWalker(wiring.Component):
                 m.d.sync += [g.eq(g + 1), m_base.eq(m_base + t.out_hw), w_base.eq(w_base + group_w)]
         with m.If(self.events.valid & ready):
             m.d.sync += [
-                active.eq((payload.value != 0) & (rc.data != 0) & (cc.data != 0)),
+                active.eq((payload.value != 0) & (rc.data != 0) & (cc.data != 0) & reaches),
                 value.eq(payload.value),
-                nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0), g.eq(0),
+                nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0), g.eq(first_g),
                 row_addr.eq(payload.y * rows.stride), col_start.eq(payload.x * cols.stride),
-                col_addr.eq(payload.x * cols.stride), m_base.eq(0),
-                c_base.eq(payload.c * (kh * kw)), w_base.eq(payload.c * (kh * kw)),
+                col_addr.eq(payload.x * cols.stride), m_base.eq(m_first),
+                c_base.eq(w_start), w_base.eq(w_start),
             ]
         with m.Elif(last):
             m.d.sync += active.eq(0)

@@ -35,7 +35,12 @@ class Expected:
 
 
 def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Memory = Memory.BRAM) -> Expected:
-    """The golden model's spikes, membranes and predictions and the cycle model's counts for ``x_q``."""
+    """The golden model's spikes, membranes and predictions and the cycle model's counts for ``x_q``
+    (a graph network: ``x_q`` its quantised rows, the spikes of its layers then its max-pool nodes)."""
+    from ecc_hw.graph.store import GraphParams
+
+    if isinstance(params, GraphParams):
+        return _graph_expected(params, x_q, lanes, timesteps)
     from ecc_hw import golden
     from ecc_hw.cycle_model import cycles_per_image
 
@@ -43,6 +48,22 @@ def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Me
     cycles = cycles_per_image(params, ref, lanes, timesteps, x_q=x_q, memory=memory)
     return Expected([s.copy() for s in ref.spikes], ref.output_membrane.copy(), ref.predictions.copy(),
                     np.asarray(cycles, dtype=np.int64))
+
+
+def _graph_expected(params, x_q: np.ndarray, lanes: int, timesteps: int) -> Expected:
+    """``expected_for`` of a graph network (``ecc_hw.graph.golden``, ``ecc_hw.graph.cycle_model``)."""
+    from ecc_hw.graph.cycle_model import cycles_per_image
+    from ecc_hw.graph.golden import run_graph
+    from ecc_hw.graph.network import LAYER, MAX_POOL, Source
+
+    graph = params.graph
+    rows = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
+    ref = run_graph(graph, rows, timesteps, params.tre_mode, record_spikes=True)
+    sources = ([Source(LAYER, layer.index) for layer in graph.spiking_layers]
+               + [Source(MAX_POOL, node.index) for node in graph.network.max_pools])
+    cycles = cycles_per_image(graph, ref.spikes, rows, lanes, timesteps)
+    return Expected([ref.spikes[source].copy() for source in sources], ref.output_membrane.copy(),
+                    ref.predictions.copy(), np.asarray(cycles, dtype=np.int64))
 
 
 @dataclass

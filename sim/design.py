@@ -60,9 +60,12 @@ def generator_sources() -> list[bytes]:
 def _params_digest(params) -> bytes:
     """The parameter file's manifest as ``params.save`` writes it (it digests every array)."""
     from ecc_hw import params as params_io
+    from ecc_hw.graph import store
+
+    save = store.save if isinstance(params, store.GraphParams) else params_io.save
 
     with tempfile.TemporaryDirectory() as tmp:
-        params_io.save(params, Path(tmp) / "net")
+        save(params, Path(tmp) / "net")
         return (Path(tmp) / "net" / params_io.MANIFEST).read_bytes()
 
 

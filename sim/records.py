@@ -43,7 +43,8 @@ def _field(words: np.ndarray, spec: dict) -> np.ndarray:
 
 def parse_record(text: str, manifest: dict, count: int) -> Record:
     """Decode the wrapper's record of ``count`` images (see ``tb_ecc_snn.v``)."""
-    layers = [layer for layer in manifest["layers"] if layer["spiking"]]
+    # what the trace reports: the spiking layers (graph designs: then the max-pool nodes)
+    layers = manifest.get("trace_sources") or [layer for layer in manifest["layers"] if layer["spiking"]]
     T, lanes = manifest["timesteps"], manifest["lanes"]
     classes = manifest["layers"][-1]["neurons"]
     trace_spec = manifest["ports"]["trace"]["payload"]["fields"]

@@ -55,6 +55,20 @@ def waveform_of_image(bench: Bench, image: np.ndarray, walk_lengths, number: int
     return target
 
 
+def input_walks(params, lanes: int) -> np.ndarray:
+    """Walk cycles of each input pixel (where idle gaps may come: ``network_bench.input_words``)."""
+    from ecc_hw.graph.store import GraphParams
+
+    if isinstance(params, GraphParams):
+        from ecc_hw.graph.cycle_model import edge_walk_cycles
+        from ecc_hw.graph.network import INPUT
+
+        edge = next(e for layer in params.graph.layers for e in layer.edges if e.source.kind == INPUT)
+        return edge_walk_cycles(edge.geometry, lanes)
+    from ecc_hw.cycle_model import walk_cycles
+    return walk_cycles(params.layers[0], lanes)
+
+
 def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int | None = None,
            stimulus: Stimulus = DEFAULT_STIMULUS, build_root: Path | None = None, waves_on_mismatch: bool = True,
            mutate=None, bench: Bench | None = None, log=None, memory: Memory = Memory.BRAM) -> dict:
@@ -78,9 +92,7 @@ def verify(params, x_q: np.ndarray, simulator: str, lanes: int, timesteps: int |
     expected = expected_for(params, x_q, lanes, timesteps, memory)
     if mutate is not None:
         mutate(expected)
-    from ecc_hw.cycle_model import walk_cycles
-
-    walks = walk_cycles(params.layers[0], lanes)
+    walks = input_walks(params, lanes)
     record = bench.run(x_q, walks, stimulus)
     result = check(record, expected)
     simulated = int(record.cycles.sum())

@@ -4,7 +4,7 @@ import pytest
 
 from ecc_hw import golden
 from ecc_hw.cycle_model import (FIRE_OVERHEAD, SPRAM_FIRE_OVERHEAD, fire_overhead, FRAME_ENTRY,
-                                LANE_DRAIN, SPRAM_LANE_DRAIN, _integration, _overlapped_integration, constants,
+                                LANE_DRAIN, SPRAM_LANE_DRAIN, integration_end, overlapped_integration_end, constants,
                                 cycles_per_image, ideal_cycles, issue_interval, lane_drain, sweep_order, sweep_words,
                                 walk_cycles)
 from ecc_hw.linear import LinearMap
@@ -33,30 +33,30 @@ def test_sweep_order_is_group_position_lane():
 
 
 def test_integration_phase_timing():
-    assert _integration(10, np.array([], dtype=np.int64)) == 10
-    assert _integration(10, np.array([0, 0])) == 12                 # two no-ops, one cycle each
-    assert _integration(10, np.array([3])) == 10 + 3 + LANE_DRAIN
-    assert _integration(10, np.array([2, 0])) == 12 + 1 + 0 + max(0, LANE_DRAIN - 1)
+    assert integration_end(10, np.array([], dtype=np.int64)) == 10
+    assert integration_end(10, np.array([0, 0])) == 12                 # two no-ops, one cycle each
+    assert integration_end(10, np.array([3])) == 10 + 3 + LANE_DRAIN
+    assert integration_end(10, np.array([2, 0])) == 12 + 1 + 0 + max(0, LANE_DRAIN - 1)
 
 
 def test_overlapped_integration_timing():
     """Events offered while the sweep runs: each waits for its offer or for the walker."""
-    assert _overlapped_integration(50, np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == 50
+    assert overlapped_integration_end(50, np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == 50
     # offered early, short walks: the sweep's end decides
-    assert _overlapped_integration(50, np.array([10, 12]), np.array([2, 3])) == 50
+    assert overlapped_integration_end(50, np.array([10, 12]), np.array([2, 3])) == 50
     # offered at 40 and 41, walks 9 and 4: the second waits for the walker (40 + 9), then drains
-    assert _overlapped_integration(50, np.array([40, 41]), np.array([9, 4])) == 49 + 4 + LANE_DRAIN
+    assert overlapped_integration_end(50, np.array([40, 41]), np.array([9, 4])) == 49 + 4 + LANE_DRAIN
     # a late offer after the walker is free
-    assert _overlapped_integration(50, np.array([40, 60]), np.array([2, 0])) == 61
+    assert overlapped_integration_end(50, np.array([40, 60]), np.array([2, 0])) == 61
 
 
 def test_integration_phase_timing_single_port():
     """SPRAM banks: one update every 2 cycles; the last of L updates is issued 2L - 1 cycles after
     the event is accepted, the next event is accepted 2L cycles after it."""
-    assert _integration(10, np.array([0, 0]), 2) == 12                  # no-ops still cost one cycle
-    assert _integration(10, np.array([3]), 2) == 10 + 5 + SPRAM_LANE_DRAIN
-    assert _integration(10, np.array([3, 1]), 2) == 10 + 6 + 1 + SPRAM_LANE_DRAIN
-    assert _integration(10, np.array([2, 0]), 2) == 10 + 3 + SPRAM_LANE_DRAIN      # the drain outlasts the no-op
+    assert integration_end(10, np.array([0, 0]), 2) == 12                  # no-ops still cost one cycle
+    assert integration_end(10, np.array([3]), 2) == 10 + 5 + SPRAM_LANE_DRAIN
+    assert integration_end(10, np.array([3, 1]), 2) == 10 + 6 + 1 + SPRAM_LANE_DRAIN
+    assert integration_end(10, np.array([2, 0]), 2) == 10 + 3 + SPRAM_LANE_DRAIN      # the drain outlasts the no-op
 
 
 def test_spram_schedule_costs():
@@ -99,7 +99,7 @@ def test_cycle_model_needs_spikes_and_images():
 def test_integration_cost_does_not_depend_on_the_start_cycle():
     # Why one loop serves both schedules (step-major rate coding, layer-major radix).
     lengths = np.array([0, 3, 1, 0, 5])
-    assert _integration(1000, lengths) - 1000 == _integration(7, lengths) - 7
+    assert integration_end(1000, lengths) - 1000 == integration_end(7, lengths) - 7
 
 
 def _silent_event_network():

@@ -1,0 +1,211 @@
+"""Exact cycle model of the graph accelerator (``rtl_gen.graph_top``), from the golden model's spikes.
+
+Plain Python like ``ecc_hw.cycle_model`` (whose constants and integration timings it shares): it does not
+import the RTL, and the benches check it against the simulated design cycle for cycle. What is counted is
+the same: from the first cycle of an image's clear up to and including its class word, the input always
+valid and the result always ready.
+
+Schedule (P lanes; a layer's channel co in lane co % P, group co // P; D_n = ceil(C_n / P) H_n W_n words):
+
+- clear: the deepest memory's words (membrane banks, and each max-pool node's counts and maxima);
+- load: the pixels through the input edge, as a chain's load;
+- per step t, per source of the schedule (spiking layers in order, each max-pool node right after its
+  layer), its phases, each starting where the previous one's transition cycle E is:
+  - a spiking layer's sweep from its start pulse S, as a chain's; when its first consumer is an edge, that
+    edge integrates the spikes as they come (a chain's overlapped integration), else the sweep ends in
+    ``E = S + D + FIRE_OVERHEAD - 1``;
+  - each further consumer replays the source's spike buffer: rewound in E, its spikes offered back to
+    back from E + 2 (E + 1 ends the phase when the source did not spike); an edge's walks cost as in a
+    chain's integration; a max-pool node's pass (its first consumer: from E + 1, the buffer's words
+    already waiting) costs 1 + F cycles per spike, F the pool neurons whose window holds the spiking cell,
+    and a pool spike word comes out ``POOL_SPIKE_LATENCY + j`` cycles after its event is taken (j: the
+    neuron's place among the event's F, row-major);
+  - a max-pool node's first consumer takes its spike words in the order they were made, each from
+    ``SpikeBuffer.REPLAY_LATENCY`` cycles after it was pushed, and not before its phase's first cycle;
+- readout: as a chain's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cycle_model import (FIRE_OVERHEAD, OVERLAP_LATENCY, READOUT_ENTRY, READOUT_PER_NEURON,
+                           CLASS_WORDS, integration_end, overlapped_integration_end)
+from .edge_map import EdgeMap
+from .network import INPUT, LAYER, MAX_POOL, Geometry, MaxPoolNode, Source
+from .quantise import IntegerGraph
+
+# MaxPoolUnit: an event taken in cycle a costs 1 + F cycles; pool neuron j's spike word is out in
+# a + POOL_SPIKE_LATENCY + j; its last write (busy) ends so that the pass's phase can end in a + 1 + F + POOL_DRAIN.
+POOL_SPIKE_LATENCY = 2
+POOL_DRAIN = 0
+BUFFER_REPLAY_LATENCY = 3   # SpikeBuffer: a word pushed in cycle k is offered from k + 3
+REWIND_LATENCY = 2          # SpikeBuffer: after a rewind pulse in cycle k, the first spike is offered in k + 2
+
+
+def _groups(channels: int, lanes: int) -> int:
+    return -(-channels // lanes)
+
+
+def edge_walk_cycles(geometry: Geometry, lanes: int) -> np.ndarray:
+    """Walker cycles per source neuron of an edge: reachable positions x the lane groups its input channel
+    reaches (every group of the layer; one for an identity edge; a grouped conv's group's)."""
+    fan = EdgeMap(geometry, np.zeros(geometry.weight_shape())).fan_out()
+    c_in = geometry.input_shape[0]
+    c_out = geometry.output_shape[0]
+    if geometry.kind == "dense":
+        outputs = int(np.prod(geometry.output_shape))
+        return fan // outputs * _groups(outputs, lanes)
+    if geometry.kind == "identity":
+        return fan.copy()
+    per_group_in, per_group_out = c_in // geometry.groups, c_out // geometry.groups
+    reach = np.full(c_in, _groups(c_out, lanes), dtype=np.int64)
+    if geometry.groups > 1:
+        low = np.arange(c_in) // per_group_in * per_group_out
+        reach = (low + per_group_out - 1) // lanes - low // lanes + 1
+    positions = fan.reshape(c_in, -1) // per_group_out
+    return (positions * reach[:, None]).reshape(-1)
+
+
+def layer_sweep_words(shape, lanes: int) -> int:
+    """Lane-local words of a (C, H, W) layer's banks: groups x H x W."""
+    return _groups(shape[0], lanes) * shape[1] * shape[2]
+
+
+def sweep_order(shape, lanes: int) -> np.ndarray:
+    """Neuron indices (channel-major) of a (C, H, W) layer in the order its sweep emits them."""
+    channels, hw = shape[0], shape[1] * shape[2]
+    index = np.arange(channels * hw)
+    channel, pos = index // hw, index % hw
+    return index[np.lexsort((channel % lanes, pos, channel // lanes))]
+
+
+def sweep_word(shape, lanes: int) -> np.ndarray:
+    """Per neuron (channel-major) of a (C, H, W) layer, the sweep word holding it."""
+    hw = shape[1] * shape[2]
+    index = np.arange(shape[0] * hw)
+    return index // hw // lanes * hw + index % hw
+
+
+def pool_windows(node: MaxPoolNode) -> list[list[int]]:
+    """For each source cell (channel-major), the pool neurons whose window holds it as a non-padding cell,
+    in row-major (pool row, pool column) order."""
+    c, h, w = node.input_shape
+    _, out_h, out_w = node.output_shape
+    (kh, kw), (sh, sw), (dh, dw) = node.kernel, node.stride, node.dilation
+    top, left = node.padding[0], node.padding[1]
+    rows = [[p for p in range(out_h) if any(p * sh - top + i * dh == y for i in range(kh))] for y in range(h)]
+    cols = [[q for q in range(out_w) if any(q * sw - left + j * dw == x for j in range(kw))] for x in range(w)]
+    return [[(ch * out_h + p) * out_w + q for p in rows[y] for q in cols[x]]
+            for ch in range(c) for y in range(h) for x in range(w)]
+
+
+class _Tables:
+    """The per-source constants of one graph network at P lanes."""
+
+    def __init__(self, graph: IntegerGraph, lanes: int):
+        network = graph.network
+        self.graph = graph
+        self.lanes = lanes
+        self.consumers: dict[Source, list] = {}
+        for layer in graph.layers:
+            for edge in layer.edges:
+                walks = edge_walk_cycles(edge.geometry, lanes)
+                self.consumers.setdefault(edge.source, []).append(("edge", walks))
+        for node in network.max_pools:
+            self.consumers.setdefault(node.source, []).append(("pool", node))
+        self.windows = {node.index: pool_windows(node) for node in network.max_pools}
+        self.input_walks = next(c[1] for c in self.consumers[Source(INPUT, 0)])
+        self.shapes = {Source(LAYER, layer.index): layer.output_shape for layer in graph.spiking_layers}
+        self.shapes.update({Source(MAX_POOL, node.index): node.output_shape for node in network.max_pools})
+        self.orders = {s: sweep_order(shape, lanes) for s, shape in self.shapes.items() if s.kind == LAYER}
+        self.words = {s: sweep_word(shape, lanes) for s, shape in self.shapes.items() if s.kind == LAYER}
+        depths = [layer_sweep_words(layer.output_shape, lanes) for layer in graph.layers]
+        for node in network.max_pools:
+            depths += [int(np.prod(node.input_shape)), node.neurons]
+        self.clear_cycles = max(depths)
+
+
+def _pool_pass(start: int, events: np.ndarray, counts_before: np.ndarray, maxima: np.ndarray, windows):
+    """One max-pool pass: events (source neurons, in replay order) offered back to back from ``start``.
+    Updates ``counts_before`` and ``maxima`` in place; returns (end cycle, spiking pool neurons in the
+    order their words come out, the cycles they come out)."""
+    cycle, emitted, times = start, [], []
+    last_end = start
+    for i in events:
+        counts_before[i] += 1
+        new = counts_before[i]
+        cells = windows[i]
+        for j, p in enumerate(cells):
+            if new > maxima[p]:
+                maxima[p] = new
+                emitted.append(p)
+                times.append(cycle + POOL_SPIKE_LATENCY + j)
+        cycle += 1 + len(cells)
+        last_end = cycle + POOL_DRAIN
+    return (last_end if len(events) else start), np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
+
+
+def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int) -> np.ndarray:
+    """Exact cycles of one inference per image (module docstring). ``spikes``: the golden model's traces
+    (``GraphResult.spikes``: every spiking layer and max-pool node, (T, B, neurons)); ``x_q``: the
+    quantised input rows (B, C * H * W) channel-major."""
+    tables = _Tables(graph, lanes)
+    network = graph.network
+    images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
+    out = np.zeros(len(images), dtype=np.int64)
+    classes = graph.output_layer.neurons
+    for b, image in enumerate(images):
+        cycle = integration_end(tables.clear_cycles, np.where(image != 0, tables.input_walks, 0))
+        counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64) for node in network.max_pools}
+        maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
+        pool_made = {}
+        for t in range(timesteps):
+            for source in network.schedule():
+                consumers = tables.consumers.get(source, [])
+                if source.kind == LAYER:
+                    order = tables.orders[source]
+                    fired = order[spikes[source][t, b, order]]
+                    offered = None
+                    start = cycle
+                    words = layer_sweep_words(tables.shapes[source], lanes)
+                    after_sweep = start + words + FIRE_OVERHEAD
+                    first = 0
+                    if consumers and consumers[0][0] == "edge":
+                        offered_at = start + OVERLAP_LATENCY + tables.words[source][fired]
+                        cycle = overlapped_integration_end(after_sweep, offered_at, consumers[0][1][fired])
+                        first = 1
+                    else:
+                        cycle = after_sweep - 1
+                else:
+                    fired, made_at = pool_made[source.index]
+                    offered, first = made_at + BUFFER_REPLAY_LATENCY, 0
+                for k in range(first, len(consumers)):
+                    kind, what = consumers[k]
+                    rewound = k > 0
+                    phase_start = cycle + 1
+                    if rewound:
+                        start, available = cycle + REWIND_LATENCY, None
+                    else:   # the first consumer: a pool's words as they were made, a layer's at once
+                        start, available = phase_start, offered
+                    if len(fired) == 0:
+                        cycle = phase_start
+                    elif kind == "edge":
+                        if available is None:
+                            cycle = integration_end(start, what[fired])
+                        else:
+                            cycle = overlapped_integration_end(phase_start, np.maximum(available, phase_start),
+                                                               what[fired])
+                    else:
+                        node = what
+                        cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
+                                                        tables.windows[node.index])
+                        pool_made[node.index] = (made, times)
+                for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
+                    if node.source == source and node.index not in pool_made:
+                        pool_made[node.index] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            pool_made = {}
+        out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * classes + CLASS_WORDS
+    return out
+
+
+
