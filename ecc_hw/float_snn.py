@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .arithmetic import current_normalised, float_tre_charges, normalised_input
-from .if_network import IFLayer, IFResult, batch_chunk, run_chunks, simulate
+from .backends import is_torch
+from .if_network import IFLayer, IFResult, batch_chunk, concatenate, run_chunks, simulate
 from .linear import LinearMap
 from .params import NetworkParams
 
@@ -22,8 +23,10 @@ def _normalised_maps(params: NetworkParams) -> list[LinearMap]:
     return maps
 
 
-def run(params: NetworkParams, x: np.ndarray, timesteps: int, record_spikes: bool = False) -> IFResult:
-    """Float ECC-SNN on raw inputs ``x`` (N, C, H, W): thresholds kappa, TRE eta*kappa/T per step."""
+def run(params: NetworkParams, x: np.ndarray, timesteps: int, record_spikes: bool = False,
+        backend=None) -> IFResult:
+    """Float ECC-SNN on raw inputs ``x`` (N, C, H, W): thresholds kappa, TRE eta*kappa/T per step; float64
+    on the NumPy or a torch ``backend`` (whose sums may round in another order)."""
     maps = _normalised_maps(params)
     scaled = normalised_input(x, params.lambdas[0], params.input_signed)
     steps, initial = float_tre_charges(params.tre_mode, params.eta * params.kappa, timesteps)
@@ -36,4 +39,8 @@ def run(params: NetworkParams, x: np.ndarray, timesteps: int, record_spikes: boo
         current = maps[0].apply(images.reshape(len(images), -1))
         return simulate(current, layers, maps[-1], fan_outs, timesteps, record_spikes)
 
+    if is_torch(backend):
+        from .backends import torch_chain
+        return concatenate(torch_chain.run_rate(scaled, layers, maps[0], maps[-1], fan_outs, timesteps, False,
+                                                record_spikes, backend, chunk))
     return run_chunks(run_chunk, len(scaled), chunk)

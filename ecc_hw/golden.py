@@ -11,7 +11,8 @@ import numpy as np
 from . import radix
 from .arithmetic import current_bounds, integer_tre_charges, layer1_max_input, membrane_bounds
 from .arithmetic import quantize_input, tre_schedule, tre_schedule_counter  # noqa: F401 (read from here by others)
-from .if_network import GoldenResult, IFLayer, batch_chunk, run_chunks, simulate
+from .backends import is_torch
+from .if_network import GoldenResult, IFLayer, batch_chunk, concatenate, run_chunks, simulate
 from .linear import LinearMap
 from .params import NetworkParams
 from .variants import Coding, InputKind, Method
@@ -39,7 +40,7 @@ def _if_layers(params: NetworkParams, timesteps: int, bounds: list[int]) -> list
 
 
 def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
-        record_spikes: bool = False, progress=None, workers: int | None = None) -> GoldenResult:
+        record_spikes: bool = False, progress=None, workers: int | None = None, backend=None) -> GoldenResult:
     """Run the integer IF network on quantised inputs ``x_q`` (N, C, H, W) for T steps.
 
     With event input (``params.input_kind == InputKind.EVENTS``) ``x_q`` holds the input spikes per frame,
@@ -48,13 +49,14 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
 
     ``progress``, if given, is called with the number of images finished after each chunk; chunks
     of images run on ``workers`` threads (default: every CPU; the result does not depend on it).
+    A torch ``backend`` (``ecc_hw.backends.select_backend``) runs the same integers in PyTorch, bit-exact.
     Asserts the membrane bounds of docs/arithmetic.md section 3.
     """
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     if Method(params.method).coding is Coding.BINARY:  # binary-coded neurons: their own integer model
-        result = radix.run(params, x_q, timesteps, record_spikes)
+        result = radix.run(params, x_q, timesteps, record_spikes, backend=backend)
         if progress is not None:
             progress(len(x_q))
         return result
@@ -96,7 +98,13 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
         if progress is not None:
             progress(images)
 
-    joined = run_chunks(run_chunk, len(x_q), chunk, workers, check)
+    if is_torch(backend):
+        from .backends import torch_chain
+        parts = torch_chain.run_rate(x_q, layers, first, output, fan_outs, timesteps, True, record_spikes, backend,
+                                     chunk, check, events, input_fan_out)
+        joined = concatenate(parts)
+    else:
+        joined = run_chunks(run_chunk, len(x_q), chunk, workers, check)
     return GoldenResult(
         predictions=np.argmax(joined.output_membrane, axis=1), output_membrane=joined.output_membrane,
         spike_counts=joined.spike_counts, step_counts=joined.step_counts, synops=joined.synops,

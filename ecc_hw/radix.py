@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backends import is_torch
 from .arithmetic import membrane_bounds, radix_levels, radix_step
 from .if_network import GoldenResult
 from .linear import LinearMap
@@ -63,11 +64,18 @@ def _bias(linear: LinearMap) -> np.ndarray:
 
 
 def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
-        record_spikes: bool = False) -> GoldenResult:
-    """Run the radix network on quantised inputs ``x_q`` (N, C, H, W) with T bits per layer."""
+        record_spikes: bool = False, backend=None) -> GoldenResult:
+    """Run the radix network on quantised inputs ``x_q`` (N, C, H, W) with T bits per layer (on the NumPy or,
+    bit-exact, a torch ``backend``)."""
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     _check(params, timesteps)
     x_q = np.asarray(x_q, dtype=np.int64)
+    if is_torch(backend):
+        from .backends import torch_chain
+        output, spike_counts, step_counts, synops, recorded = torch_chain.run_radix(
+            params, x_q, timesteps, record_spikes, backend, membrane_bounds(params, timesteps))
+        return GoldenResult(predictions=np.argmax(output, axis=1), output_membrane=output, spike_counts=spike_counts,
+                            step_counts=step_counts, synops=synops, spikes=recorded)
     batch = len(x_q)
     maps = [LinearMap.of(layer) for layer in params.layers]
     fan_outs = [m.fan_out() for m in maps[1:]]

@@ -31,12 +31,13 @@ def _sim_layer(layer: Layer, lambdas: GraphLambdas, kappa: float, charges, initi
 
 def run_float_graph(network: GraphNetwork, lambdas: GraphLambdas, x: np.ndarray, timesteps: int,
                     kappa: float = 100.0, eta: float = 0.5, tre_mode: TreMode = TreMode.SPREAD,
-                    record_spikes: bool = False) -> GraphResult:
-    """The float ECC-SNN of ``network`` with ``lambdas`` on raw inputs ``x`` (B, *model input shape)."""
+                    record_spikes: bool = False, backend=None) -> GraphResult:
+    """The float ECC-SNN of ``network`` with ``lambdas`` on raw inputs ``x`` (B, *model input shape), on the
+    NumPy or a torch ``backend`` (float64 both; the sums may round in another order)."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     charges, initial = float_tre_charges(TreMode(tre_mode), eta * kappa, timesteps)
     layers = [_sim_layer(layer, lambdas, kappa, charges, initial) for layer in network.layers]
     rows = normalised_input(network.input.channel_major(x), lambdas.input, lambdas.input_signed)
     return simulate_graph(network, layers, rows, timesteps, fan_outs_by_source(network.layers), exact=False,
-                          record_spikes=record_spikes)
+                          record_spikes=record_spikes, backend=backend)

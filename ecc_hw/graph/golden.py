@@ -76,14 +76,15 @@ def _sim_layer(graph: IntegerGraph, layer: IntegerLayer, timesteps: int, tre_mod
 
 
 def run_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, tre_mode: TreMode = TreMode.SPREAD,
-              record_spikes: bool = False, workers: int | None = None) -> GraphResult:
+              record_spikes: bool = False, workers: int | None = None, backend=None) -> GraphResult:
     """Run the integer IF network of ``graph`` for T = ``timesteps`` on quantised input rows ``x_q``
     (B, C * H * W) channel-major, as ``IntegerGraph.quantise_input`` gives them; int64 exact. Chunks of
-    images run on ``workers`` threads (default: every CPU; the result does not depend on it)."""
+    images run on ``workers`` threads (default: every CPU; the result does not depend on it); a torch
+    ``backend`` (``ecc_hw.backends.select_backend``) gives the same integers."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     x_q = np.asarray(x_q, dtype=np.int64)
     input_largest = max(graph.input_full_scale, int(np.abs(x_q).max(initial=0)))
     layers = [_sim_layer(graph, layer, timesteps, TreMode(tre_mode), input_largest) for layer in graph.layers]
     return simulate_graph(graph.network, layers, x_q, timesteps, source_fan_outs(graph), exact=True,
-                          record_spikes=record_spikes, workers=workers)
+                          record_spikes=record_spikes, workers=workers, backend=backend)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends import is_torch
 from ..arithmetic import check_radix_timesteps, input_full_scale, radix_layer_integers, radix_levels, radix_step
 from ..errors import UserError
 from ..radix import _fire as compare_and_subtract
@@ -187,13 +188,18 @@ def _run_chunk(graph: IntegerGraph, rows: np.ndarray, timesteps: int, fan_outs: 
     return GraphResult(np.argmax(output, axis=1), output, spike_counts, pool_spike_counts, synops, trains)
 
 
-def run_radix_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, record_spikes: bool = False) -> GraphResult:
+def run_radix_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, record_spikes: bool = False,
+                    backend=None) -> GraphResult:
     """Run the radix network of ``graph`` (``quantise_radix_graph`` at the same T) for T = ``timesteps`` bits on
     quantised input rows ``x_q`` (B, C * H * W) channel-major (``IntegerGraph.quantise_input``); int64 exact.
     SynOps: every spike times its neuron's fan-out over all edges leaving it (5.6); ``spikes`` (when recorded)
-    holds each spiking layer's and max-pool node's bit trains (T, B, neurons), MSB first."""
+    holds each spiking layer's and max-pool node's bit trains (T, B, neurons), MSB first. A torch ``backend``
+    (``ecc_hw.backends``) gives the same integers."""
     check_radix_timesteps(timesteps)
     x_q = np.asarray(x_q, dtype=np.int64)
+    if is_torch(backend):
+        from ..backends import torch_graph
+        return torch_graph.run_radix_graph(graph, x_q, timesteps, record_spikes, backend, CHUNK)
     fan_outs = fan_outs_by_source(graph.layers)
     bounds = [membrane_bound(graph, layer, timesteps) for layer in graph.layers]
     parts = [_run_chunk(graph, x_q[start:start + CHUNK], timesteps, fan_outs, bounds, record_spikes)
