@@ -129,9 +129,9 @@ def _compare(args) -> None:
 def _generate(args) -> None:
     from ecc_hw.rtl_gen.generate import generate
 
-    from . import params
+    from .networks import load_network
 
-    manifest = generate(params.load(args.net), args.output, lanes=args.lanes, trace=args.trace,
+    manifest = generate(load_network(args.net), args.output, lanes=args.lanes, trace=args.trace,
                         timesteps=args.timesteps, memory=Memory(args.memory))
     print(f"wrote {args.output}/ecc_snn.v and manifest.json ({manifest.get('lanes')} lanes)")
 
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--layers", type=int, default=0, metavar="T",
                           help="graphs: per-layer diagnosis at T (rate x lambda against the CNN)")
     evaluate.add_argument("--layers-plot", default=None, metavar="PNG", help="write the per-layer diagnosis here")
+    evaluate.add_argument("--backend", default="numpy", choices=("numpy", "torch"),
+                          help="golden model and float SNN in NumPy (default) or PyTorch (bit-exact; docs/backends.md)")
+    evaluate.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch backend: cpu or cuda")
 
     train = _command(commands, "train", _train, help="train the bundled MNIST architecture (needs torch) -> ONNX")
     train.add_argument("--act", required=True, choices=("relu", "relu6", "clip", "qcfs"))

@@ -25,10 +25,11 @@ def cnn_layers(params: NetworkParams) -> list[FloatLayer]:
 
 
 def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: list[int],
-             with_float_snn: bool = False, progress=None) -> dict:
+             with_float_snn: bool = False, progress=None, backend=None) -> dict:
     """Run the CNN once and the golden model at each T; return the report as a JSON-ready dict.
 
-    ``progress(images)`` is called as images finish (for a progress bar).
+    ``progress(images)`` is called as images finish (for a progress bar). ``backend``
+    (``ecc_hw.backends.select_backend``; None: NumPy) runs the golden model and the float SNN.
     """
     frames = None
     if params.input_kind == InputKind.EVENTS:  # x: an ecc_hw.events.preprocess.EventSet
@@ -53,7 +54,7 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
     }
     for steps in timesteps:
         start = time.perf_counter()
-        result = golden.run(params, x_q, steps, progress=progress)
+        result = golden.run(params, x_q, steps, progress=progress, backend=backend)
         seconds = time.perf_counter() - start
         synops = float(np.mean(result.synops))
         energy = metrics.energy_uj(params, synops)
@@ -67,7 +68,7 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
             "images_per_second": len(x) / seconds if seconds else None,
         }
         if with_float_snn:
-            floats = float_snn.run(params, x, steps)
+            floats = float_snn.run(params, x, steps, backend=backend)
             entry["float_snn_accuracy"] = float(np.mean(np.argmax(floats.output_membrane, axis=1) == y))
         report["snn"].append(entry)
     return report

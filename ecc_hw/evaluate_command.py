@@ -1,7 +1,8 @@
 """The ``ecc-hw evaluate`` command: a chain or graph parameter folder against labelled data.
 
 Loads the folder (``ecc_hw.networks``) and the data in the model's own layout, checks the data's range,
-runs ``ecc_hw.evaluate`` (chains) or ``ecc_hw.graph.evaluate`` (graphs) with a progress bar, prints the
+runs ``ecc_hw.evaluate`` (chains) or ``ecc_hw.graph.evaluate`` (graphs) on the ``--backend`` and
+``--device`` asked for (``ecc_hw.backends``) with a progress bar on a terminal (``ecc_hw.progress``), prints the
 table and writes the JSON and PNG asked for; ``--layers T`` adds the per-layer diagnosis of a graph
 network (``ecc_hw.graph.diagnose``). Bad input is a ``UserError`` naming the option's field.
 """
@@ -16,14 +17,16 @@ from .variants import InputKind, Method
 def run(args) -> None:
     """``ecc-hw evaluate``: the table of CNN and SNN figures per T, the JSON, the plots and the diagnosis."""
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
 
     from . import data, evaluate
+    from .backends import select_backend
+    from .progress import image_progress
     from .input_range import check_input_range
     from .graph.evaluate import evaluate_graph
     from .networks import is_graph, load_network
 
+    backend = select_backend(args.backend, args.device)
     net = load_network(args.net)
     graph = is_graph(net)
     if args.layers < 0:
@@ -56,12 +59,11 @@ def run(args) -> None:
             print(f"ecc-hw evaluate: warning: {args.net}: biases calibrated for T={calibrated_for}, evaluated at "
                   f"T={steps} (convert again with --bias-calibration {steps} for that T)", file=sys.stderr)
     x_count = len(y)
-    console = Console(stderr=True)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("golden model", total=x_count * len(args.timesteps))
+    with image_progress() as progress:
+        task = progress.add_task(f"golden model, {backend.describe()}", total=x_count * len(args.timesteps))
         run = evaluate_graph if graph else evaluate.evaluate
         report = run(net, x, y, args.timesteps, with_float_snn=args.float_snn,
-                     progress=lambda n: progress.advance(task, n))
+                     progress=lambda n: progress.advance(task, n), backend=backend)
         diagnoses = _diagnose(net, x, args.layers, progress) if args.layers else None
     if diagnoses is not None:
         from .graph.diagnose import diagnosis_rows

@@ -42,20 +42,21 @@ def is_torch(backend: Backend | None) -> bool:
 
 
 def select_backend(name: str = "numpy", device: str = "cpu") -> Backend:
-    """The ``Backend`` for ``name`` and ``device``, checked: a ``UserError`` naming the option when torch
-    cannot be imported (field ``backend``), when CUDA is asked of NumPy or is not available (``device``)."""
+    """The ``Backend`` for ``name`` and ``device``, checked: a one-line ``UserError`` naming the option when
+    torch cannot be imported (``--backend torch``), when CUDA is asked of NumPy or is not available
+    (``--device cuda``)."""
     if name not in BACKENDS:
         raise UserError(f"'{name}' is not one of {', '.join(BACKENDS)}", field="backend")
     if device not in DEVICES:
         raise UserError(f"'{device}' is not one of {', '.join(DEVICES)}", field="device")
     if name == "numpy":
         if device != "cpu":
-            raise UserError(f"{device} needs --backend torch (the NumPy backend runs on the CPU)", field="device")
+            raise UserError(f"--device {device} needs --backend torch (the NumPy backend runs on the CPU)")
         return NUMPY
     try:
         import torch
     except ImportError as error:
-        raise UserError(f"torch: PyTorch is not installed ({error}); pip install torch", field="backend") from None
+        raise UserError(f"--backend torch: PyTorch is not installed ({error}); pip install torch") from None
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("cuda: torch.cuda.is_available() is false", field="device")
+        raise UserError("--device cuda: torch.cuda.is_available() is false (no CUDA device, or a CPU-only torch)")
     return Backend(name, device)

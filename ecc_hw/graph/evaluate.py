@@ -22,9 +22,10 @@ CHUNK = 128  # images per golden-model call (the progress bar advances by these)
 
 
 def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps: list[int],
-                   with_float_snn: bool = False, progress=None) -> dict:
+                   with_float_snn: bool = False, progress=None, backend=None) -> dict:
     """Run the CNN once and the golden model at each T on ``x`` (the model's own input layout); return the
-    report as a JSON-ready dict. ``progress(images)`` is called as images finish."""
+    report as a JSON-ready dict. ``progress(images)`` is called as images finish. ``backend``
+    (``ecc_hw.backends.select_backend``; None: NumPy) runs the golden model and the float SNN."""
     graph, network = params.graph, params.network
     radix = params.method == Method.RADIX
     if radix and (list(timesteps) != [params.timesteps] or with_float_snn):
@@ -46,8 +47,8 @@ def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps:
         parts = []
         for begin in range(0, len(x_q), CHUNK):
             rows = x_q[begin:begin + CHUNK]
-            parts.append(run_radix_graph(graph, rows, steps) if radix
-                         else run_graph(graph, rows, steps, params.tre_mode))
+            parts.append(run_radix_graph(graph, rows, steps, backend=backend) if radix
+                         else run_graph(graph, rows, steps, params.tre_mode, backend=backend))
             if progress is not None:
                 progress(len(parts[-1].predictions))
         seconds = time.perf_counter() - start
@@ -67,7 +68,8 @@ def evaluate_graph(params: GraphParams, x: np.ndarray, y: np.ndarray, timesteps:
             "images_per_second": len(x) / seconds if seconds else None,
         }
         if with_float_snn:
-            floats = run_float_graph(network, graph.lambdas, x, steps, graph.kappa, graph.eta, params.tre_mode)
+            floats = run_float_graph(network, graph.lambdas, x, steps, graph.kappa, graph.eta, params.tre_mode,
+                                     backend=backend)
             entry["float_snn_accuracy"] = float(np.mean(floats.predictions == y))
         report["snn"].append(entry)
     return report
