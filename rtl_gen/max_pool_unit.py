@@ -1,0 +1,319 @@
+"""Max-pool unit: a max-pool node over a spiking source layer, event by event (rate coding)."""
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .checks import check_int, check_ints
+from .fire import spike_word_layout
+from .pipeline import delayed
+from .plan import AxisTable, bits_for, pow2_depth, rom_depth
+
+OWNER = "MaxPoolUnit"
+
+
+def pool_axis_table(size: int, out_size: int, kernel: int, stride: int, dilation: int, pad_before: int,
+                    out_scale: int) -> AxisTable:
+    """Reachable pool coordinates along one axis for every source coordinate 0..size-1.
+
+    Pool coordinate p's window covers the source coordinates ``p * stride - pad_before + k * dilation``
+    (k = 0..kernel-1); those in 0..size-1 are its non-padding cells (a ceil-mode window running past the
+    padded map just has more padding). ``counts[y]`` pool coordinates (ascending) reach source coordinate
+    y, stored at ``entries[y * stride + k]`` as (p * out_scale, p), padded with (0, 0) to the longest list.
+    """
+    reach: list[list[int]] = [[] for _ in range(size)]
+    for p in range(out_size):
+        for k in range(kernel):
+            y = p * stride - pad_before + k * dilation
+            if 0 <= y < size:
+                reach[y].append(p)
+    stride_entries = max(1, max(len(r) for r in reach))
+    entries = []
+    for r in reach:
+        entries.extend([(p * out_scale, p) for p in r] + [(0, 0)] * (stride_entries - len(r)))
+    return AxisTable([len(r) for r in reach], entries, stride_entries)
+
+
+def _check_tuple(name: str, values, length: int, minimum: int) -> tuple[int, ...]:
+    values = check_ints(OWNER, name, values)
+    if len(values) != length:
+        raise ValueError(f"{OWNER}: {name} must have {length} entries, not {len(values)}")
+    for value in values:
+        if value < minimum:
+            raise ValueError(f"{OWNER}: every entry of {name} must be at least {minimum}, not {value}")
+    return tuple(values)
+
+
+def _pack(entries, low_bits: int) -> list[int]:
+    return [low | (high << low_bits) for low, high in entries]
+
+
+class MaxPoolUnit(wiring.Component):
+    """A max-pool node p over a spiking source layer, updated by the source's spike events.
+
+    Rate coding only (no radix): the node keeps D_i(t), the spike count of source neuron i up to step
+    t, and D_p(t), the maximum of D_i(t) over the non-padding cells of p's window; p spikes at step t
+    when D_p(t) > D_p(t-1) (by exactly 1, as each count grows by at most 1 per step). Per source spike
+    (c, y, x): count = count + 1; then for every pool neuron p whose window holds (c, y, x) as a
+    non-padding cell (F of them, ``rows(y) * cols(x)``, row-major order of the (pool row, pool column)
+    pairs, from ROM tables per axis as in the fan-out walker): when the new count exceeds max[p],
+    max[p] = count and p spikes. A pool neuron spikes at most once per step however many of its
+    cells spike, as long as every source neuron spikes at most once per step.
+
+    Memories (registered read ports, not transparent, power-of-two depths): the counts of the
+    C * H * W source neurons and the maxima of the C * Ho * Wo pool neurons, both channel-major
+    ((c * H + y) * W + x and (c * Ho + py) * Wo + px), ``bits_for(T)`` bits wide. After elaboration
+    they are the attributes ``count_memory`` and ``max_memory`` (for tests).
+
+    Members
+    -------
+    events : In(stream.Signature(event_layout))
+        One source spike (c, y, x) per handshake (``rtl_gen.walker.event_layout`` of a target whose
+        ``in_shape`` is (C, H, W), value shape ``unsigned(1)``: a spike buffer drives it). ``value`` is
+        ignored: every event is a spike. ``ready`` is high whenever the unit is idle.
+    spikes : Out(stream.Signature(spike_word_layout(ceil(C / P), Ho, Wo, P), always_ready=True))
+        One word per pool spike, at most one per cycle: group c // P, pool row, pool column and
+        mask ``1 << (c % P)``.
+    neuron : Out(bits_for(C * Ho * Wo - 1))
+        Channel-major index of lane 0's neuron of ``spikes``, ``((group * P) * Ho + y) * Wo + x``
+        (valid with ``spikes.valid``; lane l's neuron is ``neuron + l * Ho * Wo``).
+    clear_en : In(1); clear_addr : In(clear_bits)
+        While ``clear_en``, count word ``clear_addr`` (if below C * H * W) and max word ``clear_addr``
+        (if below C * Ho * Wo) are written 0. ``clear_depth`` cycles with clear_addr = 0 ..
+        clear_depth - 1 clear both; no event may be in flight (``busy`` low, no handshake) meanwhile.
+    busy : Out(1)
+        An event is in flight: a read, compare or write of it is still to come.
+
+    Latency and throughput: an event accepted in cycle a (``valid & ready``) with F reachable pool
+    neurons p_0 .. p_{F-1} (F may be 0) reads its count in a (address from the payload), registers
+    the read data in a+1 (forwarding the new count of either of the two events ahead when it is the
+    same neuron) and writes count + 1 in a+2 (``COUNT_WRITE_LATENCY``). Pool neuron p_j's address is
+    computed in a+1+j, read from the maxima in a+2+j (``MAX_READ_LATENCY``), the read data registered
+    in a+3+j (forwarding the result of the compare two ahead when it is the same neuron: the previous
+    event's last compare writes in the cycle of this event's first read), compared with
+    the new count in a+4+j, where max[p_j] is written and p_j's spike word is on ``spikes``
+    (``SPIKE_LATENCY``). ``events.ready`` is low in a+1 .. a+F and high again in a+1+F: back-to-back
+    events cost exactly 1 + F cycles each. ``busy`` is high in a+1 .. a+3+F and, with no later event,
+    low from a+4+F (``BUSY_LATENCY`` + F) on.
+
+    Parameters (keyword-only)
+    ----------
+    input_shape : (C, H, W), each at least 1
+        The source layer's map.
+    output_shape : (C, Ho, Wo)
+        The pool's map: floor mode, or ceil mode (Ho, Wo one larger where the last window runs past
+        the padded map).
+    kernel, stride, dilation : (h, w), each at least 1
+    padding : (top, left, bottom, right), each at least 0
+    lanes : int, a power of two
+        P: pool channel c is lane c % P of group c // P in the spike words.
+    timesteps : int, at least 1
+        T: the counts are ``bits_for(T)`` bits wide.
+    clear_bits : int or None
+        Width of ``clear_addr``, at least ``bits_for(clear_depth - 1)`` (the default).
+    """
+
+    # The count read port is addressed in the accept cycle a itself (from the payload).
+    COUNT_READ_LATENCY = 0
+    # Count + 1 is written in a+2: read (a), read data registered (a+1), increment and write (a+2).
+    COUNT_WRITE_LATENCY = 2
+    # p_j's max word is read in a+2+j: its address is computed from the ROM tables in a+1+j.
+    MAX_READ_LATENCY = 2
+    # p_j's compare, max write and spike word in a+4+j: read (a+2+j), read data registered (a+3+j).
+    SPIKE_LATENCY = 4
+    # ``busy`` is high in a+1 .. a+BUSY_LATENCY+F-1 (the count register stage holds an event with F = 0
+    # to a+3) and low from a+BUSY_LATENCY+F when no event follows.
+    BUSY_LATENCY = 4
+
+    def __init__(self, *, input_shape, output_shape, kernel, stride, padding, dilation, lanes: int,
+                 timesteps: int, clear_bits: int | None = None):
+        self.input_shape = _check_tuple("input_shape", input_shape, 3, 1)
+        self.output_shape = _check_tuple("output_shape", output_shape, 3, 1)
+        self.kernel = _check_tuple("kernel", kernel, 2, 1)
+        self.stride = _check_tuple("stride", stride, 2, 1)
+        self.padding = _check_tuple("padding", padding, 4, 0)
+        self.dilation = _check_tuple("dilation", dilation, 2, 1)
+        check_int(OWNER, "lanes", lanes, 1)
+        if lanes & (lanes - 1):
+            raise ValueError(f"{OWNER}: lanes must be a power of two, not {lanes}")
+        self.lanes = lanes
+        self.timesteps = check_int(OWNER, "timesteps", timesteps, 1)
+        channels, height, width = self.input_shape
+        if self.output_shape[0] != channels:
+            raise ValueError(f"{OWNER}: output_shape {self.output_shape} must have the {channels} channels "
+                             f"of input_shape")
+        for axis, size in ((0, height), (1, width)):
+            k, s, d = self.kernel[axis], self.stride[axis], self.dilation[axis]
+            span = size + self.padding[axis] + self.padding[axis + 2] - d * (k - 1) - 1
+            if span < 0:
+                raise ValueError(f"{OWNER}: kernel {self.kernel} (dilation {self.dilation}) is larger than the "
+                                 f"padded map")
+            floor_out, ceil_out = span // s + 1, -(-span // s) + 1
+            if not floor_out <= self.output_shape[axis + 1] <= ceil_out:
+                raise ValueError(f"{OWNER}: output_shape {self.output_shape} does not match the geometry "
+                                 f"(size {floor_out} or, in ceil mode, {ceil_out} along axis {axis + 1})")
+        _, out_h, out_w = self.output_shape
+        self.groups = -(-channels // lanes)
+        self.source_words = channels * height * width
+        self.pool_words = channels * out_h * out_w
+        if clear_bits is None:
+            clear_bits = bits_for(self.clear_depth - 1)
+        self.clear_bits = check_int(OWNER, "clear_bits", clear_bits, bits_for(self.clear_depth - 1))
+        top, left, _, _ = self.padding
+        self.rows = pool_axis_table(height, out_h, self.kernel[0], self.stride[0], self.dilation[0], top, out_w)
+        self.cols = pool_axis_table(width, out_w, self.kernel[1], self.stride[1], self.dilation[1], left, 1)
+        self.event_layout = data.StructLayout({"c": bits_for(channels - 1), "y": bits_for(height - 1),
+                                               "x": bits_for(width - 1), "value": unsigned(1)})
+        self.spike_layout = spike_word_layout(self.groups, out_h, out_w, lanes)
+        super().__init__({
+            "events": In(stream.Signature(self.event_layout)),
+            "spikes": Out(stream.Signature(self.spike_layout, always_ready=True)),
+            "neuron": Out(bits_for(self.pool_words - 1)),
+            "clear_en": In(1),
+            "clear_addr": In(unsigned(self.clear_bits)),
+            "busy": Out(1),
+        })
+
+    @property
+    def clear_depth(self) -> int:
+        """Cycles of the clear sweep: the deeper of the count and max memories' used words."""
+        return max(self.source_words, self.pool_words)
+
+    def fan_out(self, y: int, x: int) -> int:
+        """F of a source spike at row y, column x: the pool neurons it reaches (any channel)."""
+        return self.rows.counts[y] * self.cols.counts[x]
+
+    def elaborate(self, platform):
+        m = Module()
+        channels, height, width = self.input_shape
+        _, out_h, out_w = self.output_shape
+        lanes = self.lanes
+        lane_bits = lanes.bit_length() - 1
+        count_shape = unsigned(bits_for(self.timesteps))
+        rows, cols = self.rows, self.cols
+
+        m.submodules.counts = counts = Memory(shape=count_shape, depth=pow2_depth(self.source_words), init=[])
+        m.submodules.maxima = maxima = Memory(shape=count_shape, depth=pow2_depth(self.pool_words), init=[])
+        self.count_memory, self.max_memory = counts, maxima
+        count_wr, count_rd = counts.write_port(), counts.read_port()
+        max_wr, max_rd = maxima.write_port(), maxima.read_port()
+
+        row_low = bits_for(max(e[0] for e in rows.entries))
+        row_w = row_low + bits_for(max(e[1] for e in rows.entries))
+        m.submodules.row_counts = row_counts = Memory(
+            shape=unsigned(bits_for(rows.stride)), depth=rom_depth(height), init=rows.counts)
+        m.submodules.col_counts = col_counts = Memory(
+            shape=unsigned(bits_for(cols.stride)), depth=rom_depth(width), init=cols.counts)
+        m.submodules.row_entries = row_entries = Memory(
+            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=_pack(rows.entries, row_low))
+        m.submodules.col_entries = col_entries = Memory(
+            shape=unsigned(bits_for(max(e[1] for e in cols.entries))), depth=rom_depth(len(cols.entries)),
+            init=[p for _, p in cols.entries])
+        rc = row_counts.read_port(domain="comb")
+        cc = col_counts.read_port(domain="comb")
+        re = row_entries.read_port(domain="comb")
+        ce = col_entries.read_port(domain="comb")
+
+        # accept (cycle a): the count read, the fan-out's table reads and the walk's registers
+        payload = self.events.payload
+        active = Signal()                # walking: p_j's address is computed this cycle
+        accept = Signal()
+        m.d.comb += [self.events.ready.eq(~active), accept.eq(self.events.valid & ~active),
+                     rc.addr.eq(payload.y), cc.addr.eq(payload.x)]
+        src_bits = bits_for(self.source_words - 1)
+        src = Signal(src_bits)
+        m.d.comb += [src.eq(payload.c * (height * width) + payload.y * width + payload.x), count_rd.addr.eq(src)]
+
+        pool_bits = bits_for(self.pool_words - 1)
+        nrows = Signal.like(rc.data)
+        ncols = Signal.like(cc.data)
+        i = Signal.like(rc.data)
+        j = Signal.like(cc.data)
+        row_addr = Signal(bits_for(height * rows.stride - 1))
+        col_start = Signal(bits_for(width * cols.stride - 1))
+        col_addr = Signal.like(col_start)
+        m_base = Signal(pool_bits)       # c * Ho * Wo
+        n_base = Signal(pool_bits)       # (c // P) * P * Ho * Wo
+        group = Signal(bits_for(self.groups - 1))
+        lane = Signal(max(1, lane_bits))
+        m.d.comb += [re.addr.eq(row_addr), ce.addr.eq(col_addr)]
+        with m.If(active):
+            with m.If(j == ncols - 1):
+                m.d.sync += [j.eq(0), i.eq(i + 1), col_addr.eq(col_start), row_addr.eq(row_addr + 1)]
+                with m.If(i == nrows - 1):
+                    m.d.sync += active.eq(0)
+            with m.Else():
+                m.d.sync += [j.eq(j + 1), col_addr.eq(col_addr + 1)]
+        with m.If(accept):
+            m.d.sync += [
+                active.eq((rc.data != 0) & (cc.data != 0)),
+                nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0),
+                row_addr.eq(payload.y * rows.stride), col_start.eq(payload.x * cols.stride),
+                col_addr.eq(payload.x * cols.stride),
+                m_base.eq(payload.c * (out_h * out_w)),
+                n_base.eq((payload.c >> lane_bits) * (lanes * out_h * out_w)),
+                group.eq(payload.c >> lane_bits), lane.eq(payload.c & (lanes - 1)),
+            ]
+
+        # count stages: c1 (a+1) read data, registered or forwarded; c2 (a+2) increment and write;
+        # c3 (a+3) the new count is in ``new`` (held for the compares of the event's pool neurons)
+        valid_c1, src_c1 = delayed(m, {"valid": accept, "src": src}, "c1")
+        valid_c2, src_c2 = delayed(m, {"valid": valid_c1, "src": src_c1}, "c2")
+        valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
+        count_c2 = Signal(count_shape)
+        new_c2 = Signal(count_shape)
+        new = Signal(count_shape)        # the count of the last event past c2
+        near_c1 = Signal()               # the event one ahead writes this count in c2 while this one is in c1
+        far_c1 = Signal()                # the event two ahead wrote it in this one's read cycle
+        m.d.comb += new_c2.eq(count_c2 + 1)
+        m.d.sync += [near_c1.eq(valid_c1 & (src_c1 == src)), far_c1.eq(valid_c2 & (src_c2 == src)),
+                     count_c2.eq(Mux(near_c1, new_c2, Mux(far_c1, new, count_rd.data)))]
+        with m.If(valid_c2):
+            m.d.sync += new.eq(new_c2)
+
+        # max stages: m0 (a+2+j) read; m1 (a+3+j) read data, registered or forwarded; m2 (a+4+j)
+        # compare, write and spike word
+        row_part, pool_row = re.data[:row_low], re.data[row_low:]
+        pool_col = ce.data
+        stage = {"valid": active, "maddr": (m_base + row_part + pool_col)[:pool_bits],
+                 "neuron": (n_base + row_part + pool_col)[:pool_bits], "y": pool_row[:bits_for(out_h - 1)],
+                 "x": pool_col[:bits_for(out_w - 1)], "group": group, "lane": lane}
+        m0 = delayed(m, stage, "m0")
+        m1 = delayed(m, dict(zip(stage, m0)), "m1")
+        m2 = delayed(m, dict(zip(stage, m1)), "m2")
+        valid_m0, maddr_m0 = m0[0], m0[1]
+        valid_m1 = m1[0]
+        valid_m2, maddr_m2, neuron_m2, y_m2, x_m2, group_m2, lane_m2 = m2
+        old_m2 = Signal(count_shape)
+        result_m2 = Signal(count_shape)  # max[p] after the compare
+        result_m3 = Signal(count_shape)
+        # Only the compare two ahead can hit this one's neuron, writing it in this one's read cycle: the
+        # compare one ahead is of the same event (distinct neurons), as the accept cycle of an event
+        # issues no address and so leaves a bubble between two events' compares.
+        far_m1 = Signal()
+        higher = Signal()
+        m.d.comb += [max_rd.addr.eq(maddr_m0), higher.eq(valid_m2 & (new > old_m2)),
+                     result_m2.eq(Mux(higher, new, old_m2))]
+        m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
+                     old_m2.eq(Mux(far_m1, result_m3, max_rd.data)), result_m3.eq(result_m2)]
+
+        with m.If(self.clear_en):
+            m.d.comb += [count_wr.addr.eq(self.clear_addr), count_wr.data.eq(0),
+                         count_wr.en.eq(self.clear_addr < self.source_words),
+                         max_wr.addr.eq(self.clear_addr), max_wr.data.eq(0),
+                         max_wr.en.eq(self.clear_addr < self.pool_words)]
+        with m.Else():
+            m.d.comb += [count_wr.addr.eq(src_c2), count_wr.data.eq(new_c2), count_wr.en.eq(valid_c2),
+                         max_wr.addr.eq(maddr_m2), max_wr.data.eq(new), max_wr.en.eq(higher)]
+
+        word = self.spikes.payload
+        m.d.comb += [
+            self.spikes.valid.eq(higher),
+            word.group.eq(group_m2), word.y.eq(y_m2), word.x.eq(x_m2),
+            word.mask.eq(Const(1, lanes) << lane_m2 if lane_bits else 1),
+            self.neuron.eq(neuron_m2),
+            self.busy.eq(active | valid_c1 | valid_c2 | valid_c3 | valid_m0 | valid_m1 | valid_m2),
+        ]
+        return m

@@ -1,0 +1,376 @@
+# amaranth: UnusedElaboratable=no
+"""MaxPoolUnit: the event-driven max-pool node against plain-loop references, its exact timing and its clear."""
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from amaranth.sim import Simulator
+
+from ecc_hw.graph.network import LAYER, MaxPoolNode, Source
+from ecc_hw.graph.pooling import max_pool
+from ecc_hw.rtl_gen.max_pool_unit import MaxPoolUnit
+
+
+def pool_size(size, kernel, stride, dilation, before, after, ceil):
+    """ONNX / PyTorch output size of one axis (None: the window is larger than the padded map)."""
+    span = size + before + after - dilation * (kernel - 1) - 1
+    if span < 0:
+        return None
+    if not ceil:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + before:     # the last window must start inside the map or its left pad
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class Geometry:
+    channels: int
+    height: int
+    width: int
+    out_h: int
+    out_w: int
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    ceil: bool
+    lanes: int
+    timesteps: int
+
+    def unit(self, **overrides):
+        kwargs = dict(input_shape=(self.channels, self.height, self.width),
+                      output_shape=(self.channels, self.out_h, self.out_w), kernel=self.kernel, stride=self.stride,
+                      padding=self.padding, dilation=self.dilation, lanes=self.lanes, timesteps=self.timesteps)
+        kwargs.update(overrides)
+        return MaxPoolUnit(**kwargs)
+
+    def node(self):
+        return MaxPoolNode(1, "pool", Source(LAYER, 1), (self.channels, self.height, self.width),
+                           (self.channels, self.out_h, self.out_w), self.kernel, self.stride, self.padding,
+                           self.dilation, self.ceil)
+
+
+def make_geometry(channels, height, width, kernel, stride, padding, dilation, ceil, lanes, timesteps):
+    top, left, bottom, right = padding
+    out_h = pool_size(height, kernel[0], stride[0], dilation[0], top, bottom, ceil)
+    out_w = pool_size(width, kernel[1], stride[1], dilation[1], left, right, ceil)
+    if out_h is None or out_w is None:
+        return None
+    return Geometry(channels, height, width, out_h, out_w, tuple(kernel), tuple(stride), tuple(padding),
+                    tuple(dilation), ceil, lanes, timesteps)
+
+
+# ---- plain-loop references ------------------------------------------------------------------------------
+
+def window(g, py, px):
+    """The non-padding source cells (y, x) of pool neuron (py, px)'s window."""
+    top, left = g.padding[0], g.padding[1]
+    cells = []
+    for i in range(g.kernel[0]):
+        for k in range(g.kernel[1]):
+            y = py * g.stride[0] - top + i * g.dilation[0]
+            x = px * g.stride[1] - left + k * g.dilation[1]
+            if 0 <= y < g.height and 0 <= x < g.width:
+                cells.append((y, x))
+    return cells
+
+
+def reachable(g, c, y, x):
+    """The pool neurons (c, py, px) whose window holds source cell (y, x), row-major."""
+    return [(c, py, px) for py in range(g.out_h) for px in range(g.out_w) if (y, x) in window(g, py, px)]
+
+
+def reference_spikes(g, trains):
+    """Per step, the set of pool neurons (c, py, px) that spike: D_p(t) > D_p(t-1), by loops."""
+    counts = [[[0] * g.width for _ in range(g.height)] for _ in range(g.channels)]
+    maxima = [[[0] * g.out_w for _ in range(g.out_h)] for _ in range(g.channels)]
+    steps = []
+    for t in range(len(trains)):
+        for c in range(g.channels):
+            for y in range(g.height):
+                for x in range(g.width):
+                    counts[c][y][x] += int(trains[t][c][y][x])
+        fired = set()
+        for c in range(g.channels):
+            for py in range(g.out_h):
+                for px in range(g.out_w):
+                    best = max([counts[c][y][x] for y, x in window(g, py, px)], default=0)
+                    if best > maxima[c][py][px]:
+                        assert best == maxima[c][py][px] + 1
+                        fired.add((c, py, px))
+                        maxima[c][py][px] = best
+        steps.append(fired)
+    return steps
+
+
+def library_spikes(g, trains):
+    """The same from ecc_hw.graph.pooling.max_pool over the running counts (as graph.simulate)."""
+    running = np.cumsum(trains.reshape(len(trains), -1), axis=0, dtype=np.uint8)
+    maximum = max_pool(g.node(), running).astype(np.int64)
+    grown = np.diff(maximum, axis=0, prepend=np.zeros_like(maximum[:1]))
+    shape = (g.channels, g.out_h, g.out_w)
+    return [{tuple(int(v) for v in np.unravel_index(n, shape)) for n in np.flatnonzero(row)} for row in grown]
+
+
+# ---- the simulation -------------------------------------------------------------------------------------
+
+@dataclass
+class Event:
+    image: int
+    step: int
+    cell: tuple          # (c, y, x)
+    gap: int             # idle cycles before it is presented
+    presented: int = -1
+    accepted: int = -1
+
+
+def simulate(g, images, waits, clear_bits=None):
+    """Feed ``images`` (each a list of steps, each a list of Events) to the unit; ``waits[i][t]``: wait
+    for ``busy`` low before step t of image i. Between images: drain, then the clear sweep. Returns the
+    spike words (cycle, payload, neuron), the busy trace and the memories after each image (before its
+    clear) and after each clear."""
+    dut = g.unit() if clear_bits is None else g.unit(clear_bits=clear_bits)
+    words, busy, memories = [], [], []
+    cycle = 0
+
+    async def tb(ctx):
+        nonlocal cycle
+
+        async def tick():
+            nonlocal cycle
+            busy.append(ctx.get(dut.busy))
+            if ctx.get(dut.spikes.valid):
+                words.append((cycle, ctx.get(dut.spikes.payload), ctx.get(dut.neuron)))
+            await ctx.tick()
+            cycle += 1
+
+        async def drain():
+            while ctx.get(dut.busy):
+                await tick()
+            for _ in range(2):
+                await tick()
+
+        def dump():
+            return ([ctx.get(dut.count_memory.data[a]) for a in range(dut.source_words)],
+                    [ctx.get(dut.max_memory.data[a]) for a in range(dut.pool_words)])
+
+        for image, steps in enumerate(images):
+            for t, events in enumerate(steps):
+                if waits[image][t]:
+                    await drain()
+                for event in events:
+                    for _ in range(event.gap):
+                        await tick()
+                    c, y, x = event.cell
+                    ctx.set(dut.events.payload, {"c": c, "y": y, "x": x, "value": 1})
+                    ctx.set(dut.events.valid, 1)
+                    event.presented = cycle
+                    while not ctx.get(dut.events.ready):
+                        await tick()
+                    event.accepted = cycle
+                    await tick()
+                    ctx.set(dut.events.valid, 0)
+            await drain()
+            memories.append(dump())
+            ctx.set(dut.clear_en, 1)
+            for address in range(dut.clear_depth):
+                ctx.set(dut.clear_addr, address)
+                await tick()
+            ctx.set(dut.clear_en, 0)
+            await tick()
+            memories.append(dump())
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return dut, words, busy, memories
+
+
+def check(g, trains_per_image, images, waits, clear_bits=None):
+    """Simulate and check everything against the references and the documented timing."""
+    dut, words, busy, memories = simulate(g, images, waits, clear_bits)
+    events = [event for steps in images for events in steps for event in events]
+    fan = {}
+    for c in range(g.channels):
+        for y in range(g.height):
+            for x in range(g.width):
+                fan[c, y, x] = reachable(g, c, y, x)
+                assert dut.fan_out(y, x) == len(fan[c, y, x])
+
+    # events.ready: high when idle, an event costs exactly 1 + F cycles
+    free = 0
+    for event in events:
+        assert event.accepted == max(event.presented, free), event
+        free = event.accepted + 1 + len(fan[event.cell])
+
+    # busy: high in a+1 .. a+BUSY_LATENCY+F-1 of every event, low otherwise
+    expected = [False] * len(busy)
+    for event in events:
+        for k in range(event.accepted + 1, event.accepted + MaxPoolUnit.BUSY_LATENCY + len(fan[event.cell])):
+            expected[k] = True
+    assert [bool(b) for b in busy] == expected
+
+    # spike words: p_j of the event accepted in a at a + SPIKE_LATENCY + j
+    emitted = [[set() for _ in steps] for steps in images]
+    starts = {}
+    for event in events:
+        for j, neuron in enumerate(fan[event.cell]):
+            starts[event.accepted + MaxPoolUnit.SPIKE_LATENCY + j] = (event, neuron)
+    for cycle, word, index in words:
+        assert cycle in starts, f"a spike word in cycle {cycle} that no event's pool neuron owns"
+        event, (c, py, px) = starts[cycle]
+        group = c // g.lanes
+        assert (word.group, word.y, word.x, word.mask) == (group, py, px, 1 << (c % g.lanes))
+        assert index == ((group * g.lanes) * g.out_h + py) * g.out_w + px
+        step = emitted[event.image][event.step]
+        assert (c, py, px) not in step, "a pool neuron spiked twice in one step"
+        step.add((c, py, px))
+
+    for image, trains in enumerate(trains_per_image):
+        reference = reference_spikes(g, trains)
+        assert reference == library_spikes(g, trains)
+        assert emitted[image] == reference, image
+        # the memories after the image: the counts and D_p(T); after the clear: zero
+        counts = trains.sum(axis=0)
+        maxima = [max([counts[c, y, x] for y, x in window(g, py, px)], default=0)
+                  for c in range(g.channels) for py in range(g.out_h) for px in range(g.out_w)]
+        assert memories[2 * image] == ([int(v) for v in counts.reshape(-1)], maxima)
+        assert memories[2 * image + 1] == ([0] * dut.source_words, [0] * dut.pool_words)
+
+
+def schedule(g, trains_per_image, rng):
+    """Events per image and step (random order within a step, random gaps) and the waits between steps."""
+    images, waits = [], []
+    for image, trains in enumerate(trains_per_image):
+        steps = []
+        for t in range(len(trains)):
+            cells = [tuple(int(v) for v in cell) for cell in np.argwhere(trains[t])]
+            order = rng.permutation(len(cells))
+            steps.append([Event(image, t, cells[n], int(rng.integers(1, 4)) if rng.random() < 0.3 else 0)
+                          for n in order])
+        images.append(steps)
+        waits.append([bool(rng.random() < 0.5) for _ in trains])
+    return images, waits
+
+
+@st.composite
+def geometries(draw):
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    g = make_geometry(
+        draw(st.integers(1, 5)), draw(st.integers(1, 7)), draw(st.integers(1, 7)), kernel,
+        (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        (draw(st.integers(0, kernel[0] - 1)), draw(st.integers(0, kernel[1] - 1)),
+         draw(st.integers(0, kernel[0] - 1)), draw(st.integers(0, kernel[1] - 1))),
+        (draw(st.integers(1, 2)), draw(st.integers(1, 2))), draw(st.booleans()),
+        draw(st.sampled_from([1, 2, 4])), draw(st.integers(1, 6)))
+    assume(g is not None)
+    return g
+
+
+@settings(max_examples=25, deadline=None)
+@given(g=geometries(), seed=st.integers(0, 2**32 - 1))
+def test_matches_references_and_timing(g, seed):
+    rng = np.random.default_rng(seed)
+    shape = (g.timesteps, g.channels, g.height, g.width)
+    trains = [rng.random(shape) < rng.uniform(0.1, 0.9) for _ in range(2)]
+    images, waits = schedule(g, trains, rng)
+    check(g, trains, images, waits)
+
+
+def _directed(g, cells_per_step, gap=0):
+    trains = np.zeros((len(cells_per_step), g.channels, g.height, g.width), dtype=bool)
+    for t, cells in enumerate(cells_per_step):
+        for cell in cells:
+            trains[(t, *cell)] = True
+    steps = [[Event(0, t, cell, gap) for cell in cells] for t, cells in enumerate(cells_per_step)]
+    return [trains], [steps], [[False] * len(cells_per_step)]
+
+
+def test_same_source_back_to_back():
+    """One source spiking every step with no gap: the count and the max are forwarded (F = 1, so the
+    next event reads both in the cycle the previous one writes them)."""
+    g = make_geometry(1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 5)
+    check(g, *_directed(g, [[(0, 0, 0)]] * 5))
+
+
+def test_unreachable_source_back_to_back():
+    """A source no window holds (F = 0) accepted every cycle: its count is forwarded from the event
+    one ahead; the next reachable one still sees the max written by the last reachable event."""
+    g = make_geometry(2, 3, 1, (1, 1), (2, 1), (0, 0, 0, 0), (1, 1), False, 2, 6)
+    assert g.out_h == 2
+    steps = [[(1, 1, 0), (1, 2, 0)]] + [[(1, 1, 0)]] * 4 + [[(1, 1, 0), (1, 0, 0)]]
+    check(g, *_directed(g, steps))
+
+
+def test_overlapping_windows_back_to_back():
+    """Every source hits the pool neurons of its neighbours, events back to back; the clear port is
+    wider than it needs to be."""
+    g = make_geometry(3, 4, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, 4, 3)
+    rng = np.random.default_rng(7)
+    cells = [(c, y, x) for c in range(3) for y in range(4) for x in range(4)]
+    steps = [[cells[n] for n in rng.permutation(len(cells))] for _ in range(3)]
+    check(g, *_directed(g, steps), clear_bits=12)
+
+
+def test_ceil_mode_edge_window():
+    """Ceil mode: the last pool row and column have windows partly past the padded map."""
+    g = make_geometry(1, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), True, 1, 2)
+    assert (g.out_h, g.out_w) == (3, 3)
+    steps = [[(0, 4, 4), (0, 3, 3)], [(0, 4, 4), (0, 0, 0)]]
+    check(g, *_directed(g, steps))
+
+
+GOOD = dict(input_shape=(2, 4, 4), output_shape=(2, 2, 2), kernel=(2, 2), stride=(2, 2), padding=(0, 0, 0, 0),
+            dilation=(1, 1), lanes=2, timesteps=4)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("input_shape", (2, 4)), ("input_shape", (0, 4, 4)), ("output_shape", (2, 3, 2)),
+    ("output_shape", (3, 2, 2)), ("kernel", (0, 2)), ("kernel", (9, 2)), ("stride", (2, 0)),
+    ("padding", (0, -1, 0, 0)), ("padding", (0, 0)), ("dilation", (1, 0)), ("lanes", 3), ("lanes", 0),
+    ("timesteps", 0), ("clear_bits", 2),
+])
+def test_bad_arguments(name, value):
+    with pytest.raises(ValueError, match=f"MaxPoolUnit: .*{name}"):
+        MaxPoolUnit(**{**GOOD, name: value})
+
+
+def test_good_arguments():
+    unit = MaxPoolUnit(**GOOD)
+    assert unit.clear_depth == 32 and unit.clear_bits == 5
+    assert unit.rows.counts == [1, 1, 1, 1] and unit.fan_out(3, 0) == 1
+
+
+def test_write_cycles():
+    """The count is written in a + COUNT_WRITE_LATENCY and max[p_j] in a + SPIKE_LATENCY + j (each word
+    holds its new value from the next cycle on)."""
+    g = make_geometry(1, 3, 3, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 2)
+    dut = g.unit()
+    trace = []
+
+    async def tb(ctx):
+        await ctx.tick().repeat(2)
+        ctx.set(dut.events.payload, {"c": 0, "y": 1, "x": 1, "value": 1})
+        ctx.set(dut.events.valid, 1)
+        for cycle in range(12):
+            trace.append((cycle, ctx.get(dut.events.ready), ctx.get(dut.count_memory.data[4]),
+                          [ctx.get(dut.max_memory.data[p]) for p in range(4)]))
+            await ctx.tick()
+            ctx.set(dut.events.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert trace[0][1] == 1                  # accepted in cycle a = 0, F = 4
+    assert [ready for _, ready, _, _ in trace[:6]] == [1, 0, 0, 0, 0, 1]
+    assert [count for _, _, count, _ in trace] == [0] * (MaxPoolUnit.COUNT_WRITE_LATENCY + 1) + [1] * (
+        12 - MaxPoolUnit.COUNT_WRITE_LATENCY - 1)
+    for j in range(4):
+        first = MaxPoolUnit.SPIKE_LATENCY + j + 1
+        assert [maxima[j] for _, _, _, maxima in trace] == [0] * first + [1] * (12 - first)
