@@ -280,7 +280,7 @@ def load(path: str | os.PathLike) -> NetworkParams:
     manifest = read_manifest(folder)
     if manifest[TOPOLOGY_KEY] != CHAIN:
         raise ParamFileError(f"{folder}: holds a graph network (layers with several edges or max-pool nodes); "
-                             "this command takes chain networks only (ecc-hw evaluate runs either)")
+                             "this command takes chain networks only (evaluate, generate and verify take either)")
     try:
         hashes = manifest["sha256"]
         layers = [_load_layer(folder, index, entry, hashes) for index, entry in enumerate(manifest["layers"])]

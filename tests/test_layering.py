@@ -6,8 +6,9 @@ inside functions, is resolved to the module it names. The rules:
 - core (``ecc_hw`` less the CLI and the three subpackages) imports neither the hardware, the bench, the
   boards, the CLI, nor Amaranth or cocotb: the golden and cycle models are plain Python;
 - the hardware (``ecc_hw.rtl_gen``) takes from the core only the parameter format, the arithmetic
-  module (bounds, widths, schedules), the layer geometry, the variant enums, errors and atomic writes:
-  never the golden, float or cycle model, nor the converter;
+  module (bounds, widths, schedules), the layer geometry, the variant enums, errors and atomic writes, and
+  for graph networks their parameter format, edge geometry and bounds: never the golden, float or cycle
+  model, nor the converter;
 - the bench (``ecc_hw.sim``) may import core and hardware, not the boards or the CLI;
 - the boards (``ecc_hw.boards``) may import core, hardware and bench, not the CLI.
 """
@@ -22,7 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # source folder -> the import package it installs as (pyproject.toml, [tool.setuptools.package-dir])
 FOLDERS = {"ecc_hw": "ecc_hw", "rtl_gen": "ecc_hw.rtl_gen", "sim": "ecc_hw.sim", "boards": "ecc_hw.boards"}
 HARDWARE_MAY_USE = {"ecc_hw.params", "ecc_hw.arithmetic", "ecc_hw.linear", "ecc_hw.variants", "ecc_hw.errors",
-                    "ecc_hw.atomic"}
+                    "ecc_hw.atomic",
+                    # the graph parameter format, its edges' geometry and its bounds (issue 15)
+                    "ecc_hw.graph.store", "ecc_hw.graph.network", "ecc_hw.graph.quantise", "ecc_hw.graph.edge_map",
+                    "ecc_hw.graph.bounds"}
 NOT_IN_CORE = ("amaranth", "cocotb", "cocotb_tools")
 
 

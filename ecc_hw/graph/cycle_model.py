@@ -35,9 +35,10 @@ from .network import INPUT, LAYER, MAX_POOL, Geometry, MaxPoolNode, Source
 from .quantise import IntegerGraph
 
 # MaxPoolUnit: an event taken in cycle a costs 1 + F cycles; pool neuron j's spike word is out in
-# a + POOL_SPIKE_LATENCY + j; its last write (busy) ends so that the pass's phase can end in a + 1 + F + POOL_DRAIN.
-POOL_SPIKE_LATENCY = 2
-POOL_DRAIN = 0
+# a + POOL_SPIKE_LATENCY + j; busy is low from a + 4 + F, so a pass ends POOL_DRAIN cycles after its last
+# event's 1 + F
+POOL_SPIKE_LATENCY = 4
+POOL_DRAIN = 3
 BUFFER_REPLAY_LATENCY = 3   # SpikeBuffer: a word pushed in cycle k is offered from k + 3
 REWIND_LATENCY = 2          # SpikeBuffer: after a rewind pulse in cycle k, the first spike is offered in k + 2
 
