@@ -65,6 +65,11 @@ class GraphLayerPlan:
     edges: list[EdgePlan]
     fed_by_input: bool
 
+    @property
+    def membrane_width(self) -> int:
+        """Bits of the layer's membranes."""
+        return self.layer.membrane_width
+
 
 @dataclass
 class GraphPlan:
@@ -84,6 +89,19 @@ class GraphPlan:
     pools: list[PoolPlan] = field(default_factory=list)
     schedule: tuple[Source, ...] = ()
     memory: Memory = Memory.BRAM
+
+    events = False                   # graph designs take images (no event input)
+    spram = None                     # and dual-port banks only
+
+    @property
+    def num_classes(self) -> int:
+        """Output neurons."""
+        return self.output.layer.neurons
+
+    @property
+    def lane_units(self) -> int:
+        """Synapse lanes built: one set per edge (each edge has its own walker and lanes)."""
+        return sum(min(self.lanes, layer.layer.target.out_shape[0]) for layer in self.layers for _ in layer.edges)
 
     @property
     def spiking(self) -> list[GraphLayerPlan]:

@@ -210,3 +210,13 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
 
 
 
+
+
+def ideal_cycles(graph: IntegerGraph, synops: np.ndarray, lanes: int, timesteps: int) -> np.ndarray:
+    """docs/arithmetic.md 4's hardware ideal per image for a graph: (first-layer MACs + SynOps over every
+    edge + T x spiking neurons) / P; max-pool compares are not in it."""
+    from .metrics import first_layer_macs_per_image, spiking_neurons
+
+    network = graph.network
+    fixed = first_layer_macs_per_image(network) + timesteps * spiking_neurons(network)
+    return (fixed + np.asarray(synops, dtype=np.float64)) / lanes
