@@ -101,7 +101,7 @@ def run(params: NetworkParams, x_q: np.ndarray, timesteps: int | None = None,
     if is_torch(backend):
         from .backends import torch_chain
         parts = torch_chain.run_rate(x_q, layers, first, output, fan_outs, timesteps, True, record_spikes, backend,
-                                     chunk, check, events, input_fan_out)
+                                     chunk, check, events, input_fan_out, workers)
         joined = concatenate(parts)
     else:
         joined = run_chunks(run_chunk, len(x_q), chunk, workers, check)

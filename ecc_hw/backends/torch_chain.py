@@ -14,6 +14,7 @@ from ..if_network import IFResult
 from .torch_device import device_of, exact_mode, tensor, to_numpy, torch_module
 from .torch_fire import compare_and_subtract, fire, horner, largest_current, synops
 from .torch_maps import TorchMap
+from .torch_threads import map_chunks
 
 
 def _first_current(first: TorchMap, images, exact: bool, events: bool, timesteps: int):
@@ -64,29 +65,31 @@ def _simulate(first_current, layers, maps, output: TorchMap, fan_outs, timesteps
 
 
 def run_rate(x, layers, first, output, fan_outs, timesteps: int, exact: bool, record_spikes: bool, backend,
-             chunk: int, on_result=None, events: bool = False, input_fan_out=None) -> list[IFResult]:
-    """Consecutive chunks of ``chunk`` images of ``x`` (quantised integers, event frames (N, T, C, H, W), or
-    the float model's normalised inputs) through the engine on the torch ``backend``; ``layers`` the
-    ``IFLayer`` list, ``first`` / ``output`` the ``LinearMap`` of layers 1 and N, ``fan_outs`` per spiking
-    layer. ``on_result(result, images)`` is called per chunk; the chunks' ``IFResult`` list is returned."""
+             chunk: int, on_result=None, events: bool = False, input_fan_out=None,
+             workers: int | None = None) -> list[IFResult]:
+    """Consecutive chunks of at most ``chunk`` images of ``x`` (quantised integers, event frames (N, T, C, H,
+    W), or the float model's normalised inputs) through the engine on the torch ``backend``, on ``workers``
+    threads (``torch_threads.map_chunks``); ``layers`` the ``IFLayer`` list, ``first`` / ``output`` the
+    ``LinearMap`` of layers 1 and N, ``fan_outs`` per spiking layer. ``on_result(result, images)`` is called
+    per chunk, in order; the chunks' ``IFResult`` list is returned."""
     device = device_of(backend)
-    parts = []
     with exact_mode(backend):
         first_map = TorchMap.of_linear(first, device)
         maps = [first_map] + [TorchMap.of_linear(layer.linear, device) for layer in layers[1:]]
         output_map = TorchMap.of_linear(output, device)
         fans = [tensor(value, device, np.int64) for value in fan_outs]
-        for start in range(0, len(x), chunk):
-            images = x[start:start + chunk]
-            rows = tensor(images, device, np.int64 if exact else np.float64)
-            current = _first_current(first_map, rows, exact, events, timesteps)
-            result = _simulate(current, layers, maps, output_map, fans, timesteps, exact, record_spikes)
+
+        def run_chunk(start: int, stop: int) -> IFResult:
+            images = x[start:stop]
+            with exact_mode(backend):
+                rows = tensor(images, device, np.int64 if exact else np.float64)
+                current = _first_current(first_map, rows, exact, events, timesteps)
+                result = _simulate(current, layers, maps, output_map, fans, timesteps, exact, record_spikes)
             if events:
                 result.synops += images.sum(axis=1).reshape(len(images), -1) @ input_fan_out
-            if on_result is not None:
-                on_result(result, len(images))
-            parts.append(result)
-    return parts
+            return result
+
+        return map_chunks(run_chunk, len(x), chunk, backend, workers, on_result)
 
 
 def run_radix(params, x_q: np.ndarray, timesteps: int, record_spikes: bool, backend, bounds: list[int]):

@@ -27,13 +27,18 @@ def fire(current, threshold, charges, initial, timesteps: int, dtype, reset=None
     kind = torch_dtype(dtype)
     current = current.to(kind)
     membrane = torch.full((batch, neurons), initial, dtype=kind, device=current.device)
+    reset = torch.empty_like(membrane)
     spikes = torch.empty((timesteps, batch, neurons), dtype=torch.bool, device=current.device)
     levels = fire_levels(threshold, charges, dtype)
-    theta = int(threshold) if np.issubdtype(np.dtype(dtype), np.integer) else float(np.dtype(dtype).type(threshold))
+    integer = np.issubdtype(np.dtype(dtype), np.integer)
+    theta = torch.tensor(int(threshold) if integer else float(np.dtype(dtype).type(threshold)), dtype=kind,
+                         device=current.device)
+    zero = torch.zeros((), dtype=kind, device=current.device)
     for step in range(timesteps):
-        membrane += current if current.dim() == 2 else current[step]
+        membrane.add_(current if current.dim() == 2 else current[step])
         torch.ge(membrane, levels[step], out=spikes[step])
-        membrane -= spikes[step].to(kind) * theta
+        torch.where(spikes[step], theta, zero, out=reset)  # theta * s(t) in one pass, no bool conversion
+        membrane.sub_(reset)
     return spikes
 
 

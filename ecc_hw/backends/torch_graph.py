@@ -17,6 +17,7 @@ from ..if_network import batch_chunk
 from .torch_device import exact_mode, tensor, to_numpy, torch_module
 from .torch_fire import compare_and_subtract, fire, horner, synops
 from .torch_maps import TorchMap, max_pool
+from .torch_threads import map_chunks
 
 
 def _maps(layers, device) -> list[list[TorchMap]]:
@@ -122,21 +123,25 @@ def _join(parts: list[GraphResult]) -> GraphResult:
 
 
 def simulate_graph(network, layers, rows: np.ndarray, timesteps: int, fan_outs: dict, exact: bool,
-                   record_spikes: bool, backend) -> GraphResult:
+                   record_spikes: bool, backend, workers: int | None = None) -> GraphResult:
     """``ecc_hw.graph.simulate.simulate_graph`` on the torch ``backend``: the same arguments, the same
-    results (bit-exact with ``exact``), chunks of images of NumPy's size run one after the other."""
+    results (bit-exact with ``exact``), chunks of images of at most NumPy's size on ``workers`` threads
+    (``torch_threads.map_chunks``)."""
     from .torch_device import device_of
 
     device = device_of(backend)
     widest = max([layer.bias.size for layer in layers] + [pool.neurons for pool in network.max_pools])
-    chunk = batch_chunk(timesteps, widest)
     row_dtype = np.int64 if exact else np.float64
     with exact_mode(backend):
         maps = _maps(layers, device)
         fan = {source: tensor(value, device, np.int64) for source, value in fan_outs.items()}
-        parts = [_run_rate_chunk(network, layers, maps, tensor(rows[start:start + chunk], device, row_dtype),
-                                 timesteps, fan, exact, record_spikes)
-                 for start in range(0, len(rows), chunk)]
+
+        def run_chunk(start: int, stop: int) -> GraphResult:
+            with exact_mode(backend):
+                return _run_rate_chunk(network, layers, maps, tensor(rows[start:stop], device, row_dtype), timesteps,
+                                       fan, exact, record_spikes)
+
+        parts = map_chunks(run_chunk, len(rows), batch_chunk(timesteps, widest), backend, workers)
     return _join(parts)
 
 

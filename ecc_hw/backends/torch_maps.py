@@ -68,11 +68,16 @@ class TorchMap:
         """Neurons the map feeds."""
         return int(np.prod(self.output_shape))
 
-    def _tensor(self, key: str, values, dtype):
-        """``values`` on the device in ``dtype`` (NumPy dtype), converted once per dtype."""
-        if (key, np.dtype(dtype)) not in self._cache:
-            self._cache[key, np.dtype(dtype)] = tensor(values, self.device, dtype)
-        return self._cache[key, np.dtype(dtype)]
+    def _tensor(self, key: str, values, dtype, channels_last: bool = False):
+        """``values`` on the device in ``dtype`` (NumPy dtype), converted once per dtype (4-D conv weights in
+        the channels-last memory format with ``channels_last``: oneDNN runs small-channel convolutions
+        about twice as fast that way)."""
+        if (key, np.dtype(dtype), channels_last) not in self._cache:
+            value = tensor(values, self.device, dtype)
+            if channels_last:
+                value = value.contiguous(memory_format=torch_module().channels_last)
+            self._cache[key, np.dtype(dtype), channels_last] = value
+        return self._cache[key, np.dtype(dtype), channels_last]
 
     def bias_tensor(self, dtype):
         """The bias per output neuron (channel-major) in ``dtype``."""
@@ -84,19 +89,31 @@ class TorchMap:
         torch = torch_module()
         functional = torch.nn.functional
         batch = x.shape[0]
-        maps = sum_pool(x.reshape(batch, *self.input_shape).to(torch_dtype(dtype)), self.pool)
+        kind = torch_dtype(dtype)
+        maps = x.reshape(batch, *self.input_shape)
+        if self.pool is not None or self.kind != "conv" or not any(self.padding):
+            maps = sum_pool(maps.to(kind), self.pool)
         weight = self._tensor("weight", self.weight, dtype)
         if self.kind == "dense":
             out = maps.reshape(batch, -1) @ weight.T
+        elif self.kind == "identity" and tuple(maps.shape[1:]) == self.output_shape:  # no zeroed buffer
+            out = (maps * weight[None, :, None, None]).reshape(batch, -1)
         elif self.kind == "identity":
             out = torch.zeros((batch, *self.output_shape), dtype=maps.dtype, device=maps.device)
             offset = self.channel_offset
-            out[:, offset:offset + maps.shape[1]] = maps * weight[None, :, None, None]
+            torch.mul(maps, weight[None, :, None, None], out=out[:, offset:offset + maps.shape[1]])
             out = out.reshape(batch, -1)
         else:
             top, left, bottom, right = self.padding
-            if any(self.padding):
-                maps = functional.pad(maps, (left, right, top, bottom))
+            if any(self.padding):  # one copy: converted straight into a zeroed, padded buffer
+                _, channels, height, width = maps.shape
+                padded = torch.zeros((batch, height + top + bottom, width + left + right, channels), dtype=kind,
+                                     device=maps.device).permute(0, 3, 1, 2)  # NCHW, channels-last in memory
+                padded[:, :, top:top + height, left:left + width] = maps
+                maps = padded
+            else:
+                maps = maps.contiguous(memory_format=torch.channels_last)
+            weight = self._tensor("weight", self.weight, dtype, channels_last=True)
             out = functional.conv2d(maps, weight, stride=self.stride, dilation=self.dilation,
                                     groups=self.groups).reshape(batch, -1)
         if with_bias:

@@ -205,10 +205,11 @@ def simulate_graph(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarr
 
     Chunks of images run on ``workers`` threads (default: every CPU, as ``ecc_hw.golden.run``); every
     chunk is computed as if alone, so the integer results do not depend on ``workers``. A torch ``backend``
-    (``ecc_hw.backends``) runs the same dynamics in PyTorch (``workers`` unused), bit-exact when ``exact``."""
+    (``ecc_hw.backends``) runs the same dynamics in PyTorch, bit-exact when ``exact``."""
     if is_torch(backend):
         from ..backends import torch_graph
-        return torch_graph.simulate_graph(network, layers, rows, timesteps, fan_outs, exact, record_spikes, backend)
+        return torch_graph.simulate_graph(network, layers, rows, timesteps, fan_outs, exact, record_spikes, backend,
+                                          workers)
     workers = default_workers() if workers is None else max(1, int(workers))
     widest = max([layer.bias.size for layer in layers] + [pool.neurons for pool in network.max_pools])
     chunk = max(1, min(batch_chunk(timesteps, widest), -(-len(rows) // workers)))
