@@ -6,7 +6,9 @@ Everything runs in one process on the same held-out images, each side on two thr
 (``torch.set_num_threads(2)``; ``golden.run(..., workers=2)``):
 
 * ours: ``ecc_hw.convert`` (8-bit weights, lambda "max" and "percentile" 99.99) and the integer golden
-  model; a timing covers ``golden.quantize_input`` + ``golden.run`` on all images.
+  model on both backends, NumPy and PyTorch on the CPU (``backend=select_backend("torch")``, whose
+  predictions are asserted equal to NumPy's); a timing covers ``golden.quantize_input`` + ``golden.run``
+  on all images.
 * SpikingJelly: ``ann2snn.RateCodingRecipe(mode="max" | "99.9%", momentum=0.1, fuse_flag=True)``
   calibrated with all 500 calibration images as one batch, then ``ann2snn.Converter(recipe,
   device="cpu")``; batches of 100, the analog image fed every step, outputs summed over T,
@@ -17,28 +19,24 @@ rebuilt from the ONNX initializers of ``ecc_hw.data.BUNDLED_MODEL`` (so it takes
 like the ONNX file) and its logits are checked against onnxruntime (rtol=atol=1e-5) before anything
 is timed. Timings are interleaved (ours at T, then SpikingJelly at T, per mode) to spread the noise of
 a shared machine evenly; "img/s" per side is all images of both modes over the summed time, and the
-ratio is ours / SpikingJelly from the same run.
+ratios are ours (per backend) / SpikingJelly from the same run.
 
 Needs the bench extra: torch==2.13.0, onnxruntime, and ``pip install --no-deps spikingjelly==2.0.0``
-plus tqdm, loguru, requests (SpikingJelly 2.0.0 is installed without its dependencies: they pull torchvision
-builds that fail beside torch 2.13).
+plus tqdm, loguru, requests (bench/spikingjelly_side.py, shared with bench/bench_graph_golden.py).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import logging
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from spikingjelly_side import (SJ_BATCH, THREADS, check_against_onnxruntime, require_spikingjelly, setup, sj_convert,
+                               sj_run, timed)
 
-THREADS = 2
-SJ_BATCH = 100
+BACKENDS = ("numpy", "torch")
 OURS_MODES = {"max": dict(lambda_mode="max"), "pct": dict(lambda_mode="percentile", percentile=99.99)}
 SJ_MODES = {"max": "max", "99.9%": "99.9%"}
 
@@ -92,99 +90,29 @@ def torch_model_from_onnx(model_path):
     return model.eval()
 
 
-def check_against_onnxruntime(model, model_path, x: np.ndarray) -> np.ndarray:
-    """Assert the torch model's logits equal onnxruntime's; return onnxruntime's logits."""
-    import onnxruntime as ort
-    import torch
-
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    reference = session.run(None, {name: x.astype(np.float32)})[0]
-    with torch.no_grad():
-        logits = model(torch.from_numpy(x.astype(np.float32))).numpy()
-    np.testing.assert_allclose(logits, reference, rtol=1e-5, atol=1e-5,
-                               err_msg="torch model rebuilt from the ONNX initializers differs from onnxruntime")
-    return reference
-
-
-def sj_convert(model, x_calib: np.ndarray, mode: str):
-    """SpikingJelly 2.0.0 rate-coding conversion, calibrated on all images as ONE batch."""
-    import copy
-
-    import torch
-    from spikingjelly.activation_based import ann2snn
-
-    calib = [torch.from_numpy(x_calib.astype(np.float32))]  # one batch: the running max is the true max
-    recipe = ann2snn.RateCodingRecipe(dataloader=calib, mode=mode, momentum=0.1, fuse_flag=True)
-    with contextlib.redirect_stderr(io.StringIO()):  # tqdm bar of the calibration loop
-        snn = ann2snn.Converter(recipe, device="cpu").convert(copy.deepcopy(model))
-    return snn.eval()
-
-
-def sj_run(snn, x: np.ndarray, timesteps: int) -> np.ndarray:
-    """Predictions of the converted SNN: the analog image each step, outputs summed over T."""
-    import torch
-    from spikingjelly.activation_based import functional
-
-    predictions = []
-    with torch.no_grad():
-        for start in range(0, len(x), SJ_BATCH):
-            images = torch.from_numpy(x[start:start + SJ_BATCH].astype(np.float32))
-            functional.reset_net(snn)
-            total = snn(images)
-            for _ in range(timesteps - 1):
-                total += snn(images)
-            predictions.append(total.argmax(dim=1).numpy())
-    functional.reset_net(snn)
-    return np.concatenate(predictions)
-
-
-def ours_run(net, x: np.ndarray, timesteps: int) -> np.ndarray:
+def ours_run(net, x: np.ndarray, timesteps: int, backend=None) -> np.ndarray:
+    """Predictions of the golden model on ``backend`` (None: NumPy), input quantisation included."""
     from ecc_hw import golden
 
     x_q = golden.quantize_input(net, x)
-    return golden.run(net, x_q, timesteps, workers=THREADS).predictions
-
-
-def timed(fn, repeats: int):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def quiet_spikingjelly():
-    """Silence SpikingJelly's loguru INFO lines (conversion progress) so the table stays readable."""
-    with contextlib.suppress(Exception):
-        from loguru import logger as loguru_logger
-        loguru_logger.remove()
-        loguru_logger.add(sys.stderr, level="WARNING")
-    logging.getLogger("spikingjelly").setLevel(logging.WARNING)
+    return golden.run(net, x_q, timesteps, workers=THREADS, backend=backend).predictions
 
 
 def main(argv=None) -> int:
+    """Check the torch model, convert both sides, time them per T and print (and optionally save) the table."""
     args = parse_args(argv)
-    try:
-        import torch
-        import spikingjelly  # noqa: F401
-        from spikingjelly.activation_based import ann2snn  # noqa: F401
-    except ImportError as error:
-        print(f"bench: {error}. Install the bench extra: pip install -e '.[bench]' && "
-              "pip install --no-deps spikingjelly==2.0.0", file=sys.stderr)
+    torch = require_spikingjelly()
+    if torch is None:
         return 2
     from importlib.metadata import version
 
-    from rich.console import Console
     from rich.table import Table
 
     from ecc_hw import convert, data
+    from ecc_hw.backends import select_backend
 
-    quiet_spikingjelly()
-    torch.set_num_threads(THREADS)
-    console = Console(width=max(Console().width, 110))
-
+    console = setup(torch)
+    backends = {"numpy": None, "torch": select_backend("torch", "cpu")}
     x_calib, _ = data.load_npz(data.BUNDLED_CALIB)
     x_test, y_test = data.load_npz(data.BUNDLED_TEST)
     x_test, y_test = x_test[:args.images], y_test[:args.images]
@@ -204,34 +132,39 @@ def main(argv=None) -> int:
     # Warm up once per side and mode (first calls allocate, page in BLAS/oneDNN kernels).
     warm = x_test[:min(n, SJ_BATCH)]
     for net in ours.values():
-        ours_run(net, warm, min(args.timesteps))
+        for backend in backends.values():
+            ours_run(net, warm, min(args.timesteps), backend)
     for snn in sj.values():
         sj_run(snn, warm, min(args.timesteps))
 
     rows = []
     for timesteps in args.timesteps:
-        row = {"timesteps": timesteps, "ours": {}, "spikingjelly": {}}
+        row = {"timesteps": timesteps, "ours": {}, "torch": {}, "spikingjelly": {}}
         for (ours_key, net), (sj_key, snn) in zip(ours.items(), sj.items()):  # interleaved
             seconds, predictions = timed(lambda net=net, t=timesteps: ours_run(net, x_test, t), args.repeats)
             row["ours"][ours_key] = {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                                      "images_per_s": n / seconds}
+            seconds, on_torch = timed(lambda net=net, t=timesteps: ours_run(net, x_test, t, backends["torch"]),
+                                      args.repeats)
+            assert np.array_equal(on_torch, predictions), "the torch backend's predictions differ from NumPy's"
+            row["torch"][ours_key] = {"seconds": seconds, "images_per_s": n / seconds}
             seconds, predictions = timed(lambda snn=snn, t=timesteps: sj_run(snn, x_test, t), args.repeats)
             row["spikingjelly"][sj_key] = {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                                            "images_per_s": n / seconds}
-        ours_seconds = sum(v["seconds"] for v in row["ours"].values())
-        sj_seconds = sum(v["seconds"] for v in row["spikingjelly"].values())
-        row["ours_images_per_s"] = len(ours) * n / ours_seconds
-        row["spikingjelly_images_per_s"] = len(sj) * n / sj_seconds
+        for side in ("ours", "torch", "spikingjelly"):
+            row[f"{side}_images_per_s"] = len(row[side]) * n / sum(v["seconds"] for v in row[side].values())
         row["speed_ratio"] = row["ours_images_per_s"] / row["spikingjelly_images_per_s"]
+        row["torch_speed_ratio"] = row["torch_images_per_s"] / row["spikingjelly_images_per_s"]
         rows.append(row)
         console.print(f"T={timesteps} done", style="dim")
 
-    table = Table(title=f"Golden model vs SpikingJelly {version('spikingjelly')} ann2snn, bundled MNIST CNN, "
-                        f"{n} held-out images, {THREADS} threads",
-                  caption=f"CNN (onnxruntime) accuracy {100 * cnn_accuracy:.2f}%. Accuracy in %. img/s: both "
-                          "modes' images over their summed time; ratio = ours / SJ, same run.")
-    for header in ("T", "ours max", "ours pct 99.99", "SJ max", "SJ 99.9%", "ours img/s", "SJ img/s",
-                   "ratio ours/SJ"):
+    table = Table(title=f"Golden model (NumPy and torch CPU backends) vs SpikingJelly {version('spikingjelly')} "
+                        f"ann2snn, bundled MNIST CNN, {n} held-out images, {THREADS} threads",
+                  caption=f"CNN (onnxruntime) accuracy {100 * cnn_accuracy:.2f}%. Accuracy in % (both backends: "
+                          "the same predictions). img/s: both modes' images over their summed time; ratios "
+                          "= ours / SJ, same run.")
+    for header in ("T", "ours max", "ours pct 99.99", "SJ max", "SJ 99.9%", "numpy img/s", "torch img/s",
+                   "SJ img/s", "numpy/SJ", "torch/SJ"):
         table.add_column(header, justify="right")
     for row in rows:
         best_sj = max(v["accuracy"] for v in row["spikingjelly"].values())
@@ -239,8 +172,9 @@ def main(argv=None) -> int:
         for value in (row["ours"]["max"]["accuracy"], row["ours"]["pct"]["accuracy"]):
             cells.append(f"[{'green' if value >= best_sj else 'red'}]{100 * value:.2f}[/]")
         cells += [f"{100 * row['spikingjelly'][k]['accuracy']:.2f}" for k in SJ_MODES]
-        cells += [f"{row['ours_images_per_s']:.0f}", f"{row['spikingjelly_images_per_s']:.0f}",
-                  f"[{'green' if row['speed_ratio'] >= 1 else 'red'}]{row['speed_ratio']:.2f}x[/]"]
+        cells += [f"{row[f'{side}_images_per_s']:.0f}" for side in ("ours", "torch", "spikingjelly")]
+        cells += [f"[{'green' if r >= 1 else 'red'}]{r:.2f}x[/]"
+                  for r in (row["speed_ratio"], row["torch_speed_ratio"])]
         table.add_row(*cells)
     console.print(table)
 
@@ -248,6 +182,7 @@ def main(argv=None) -> int:
         report = {
             "cnn_accuracy": cnn_accuracy, "images": n, "threads": THREADS, "sj_batch": SJ_BATCH,
             "repeats": args.repeats, "ours_modes": OURS_MODES, "spikingjelly_modes": SJ_MODES,
+            "backends": list(BACKENDS),
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "torch": torch.__version__, "spikingjelly": version("spikingjelly"),
                          "ecc_hw": version("ecc-hw")},

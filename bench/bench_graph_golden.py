@@ -2,14 +2,15 @@
 
     python bench/bench_graph_golden.py [--images N] [--json OUT] [--timesteps 16,32,64,128] [--repeats R]
 
-The conventions of bench/bench_golden.py (whose SpikingJelly helpers this reuses): one process, the same
-held-out images (ecc_hw/data/fashion/fashion_test.npz), each side on two threads
-(``torch.set_num_threads(2)``; ``run_graph(..., workers=2)``), timings interleaved per T:
+The conventions of bench/bench_golden.py (the SpikingJelly side is bench/spikingjelly_side.py, shared by
+both): one process, the same held-out images (ecc_hw/data/fashion/fashion_test.npz), each side on two
+threads (``torch.set_num_threads(2)``; ``run_graph(..., workers=2)``), timings interleaved per T:
 
 * ours: ``ecc_hw.graph.pipeline.convert_graph`` of ecc_hw/data/fashion/resnet.onnx, ``calibrate`` on the
   500 images of fashion_calib.npz (percentile 99.99, as tools/measure_fashion.py), ``quantise_graph``
-  (8-bit weights and input), then the integer golden model; a timing covers
-  ``IntegerGraph.quantise_input`` + ``run_graph`` on all images.
+  (8-bit weights and input), then the integer golden model on the NumPy and the torch CPU backend (whose
+  predictions are asserted equal to NumPy's); a timing covers ``IntegerGraph.quantise_input`` +
+  ``run_graph`` on all images.
 * SpikingJelly: ``ann2snn.RateCodingRecipe(mode="max" | "99.9%")`` calibrated with the 500 calibration
   images as one batch, batches of 100, the analog image fed every step, outputs summed over T; a timing
   covers the whole loop over all images.
@@ -18,7 +19,8 @@ Both sides convert the very same network: the torch ResNet (``ecc_hw.architectur
 is rebuilt from the ONNX initializers (the exporter's Identity aliases of shared initializers resolved, the
 input's x / 255 folded into the stem conv)
 and its logits are checked against onnxruntime (rtol=atol=1e-5) before anything is timed. "img/s" of
-SpikingJelly is both modes' images over their summed time; the ratio is ours / SpikingJelly, same run.
+SpikingJelly is both modes' images over their summed time; the ratios are ours (per backend) / SpikingJelly,
+same run.
 
 Needs the bench extra and ``pip install --no-deps spikingjelly==2.0.0`` (``make bench`` does both).
 """
@@ -31,9 +33,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_golden import SJ_BATCH, check_against_onnxruntime, quiet_spikingjelly, sj_convert, sj_run, timed
+from spikingjelly_side import (SJ_BATCH, THREADS, check_against_onnxruntime, require_spikingjelly, setup, sj_convert,
+                               sj_run, timed)
 
-THREADS = 2
 FASHION = Path(__file__).resolve().parents[1] / "ecc_hw" / "data" / "fashion"
 MODEL = FASHION / "resnet.onnx"
 OURS_MODE = ("percentile", 99.99)
@@ -105,11 +107,11 @@ def ours_prepare(x_calib: np.ndarray):
     return quantise_graph(network, calibrate(network, x_calib, mode, percentile), weight_bits=8, input_bits=8)
 
 
-def ours_run(graph, x: np.ndarray, timesteps: int) -> np.ndarray:
-    """Predictions of the graph golden model (input quantisation included)."""
+def ours_run(graph, x: np.ndarray, timesteps: int, backend=None) -> np.ndarray:
+    """Predictions of the graph golden model on ``backend`` (None: NumPy), input quantisation included."""
     from ecc_hw.graph.golden import run_graph
 
-    return run_graph(graph, graph.quantise_input(x), timesteps, workers=THREADS).predictions
+    return run_graph(graph, graph.quantise_input(x), timesteps, workers=THREADS, backend=backend).predictions
 
 
 def report_table(console, rows: list[dict], n: int, cnn_accuracy: float) -> None:
@@ -118,17 +120,19 @@ def report_table(console, rows: list[dict], n: int, cnn_accuracy: float) -> None
 
     from rich.table import Table
 
-    table = Table(title=f"Graph golden model vs SpikingJelly {version('spikingjelly')} ann2snn, Fashion-MNIST "
-                        f"ResNet, {n} test images, {THREADS} threads",
+    table = Table(title=f"Graph golden model (NumPy and torch CPU) vs SpikingJelly {version('spikingjelly')} "
+                        f"ann2snn, Fashion-MNIST ResNet, {n} test images, {THREADS} threads",
                   caption=f"CNN (onnxruntime) accuracy {100 * cnn_accuracy:.2f}%. Accuracy in %. SJ img/s: both "
                           "modes' images over their summed time; ratio = ours / SJ, same run.")
-    for header in ("T", "ours pct 99.99", "SJ max", "SJ 99.9%", "ours img/s", "SJ img/s", "ratio ours/SJ"):
+    for header in ("T", "ours pct 99.99", "SJ max", "SJ 99.9%", "numpy img/s", "torch img/s", "SJ img/s",
+                   "numpy/SJ", "torch/SJ"):
         table.add_column(header, justify="right")
     for row in rows:
         cells = [str(row["timesteps"]), f"{100 * row['ours']['accuracy']:.2f}"]
         cells += [f"{100 * row['spikingjelly'][mode]['accuracy']:.2f}" for mode in SJ_MODES]
-        cells += [f"{row['ours_images_per_s']:.0f}", f"{row['spikingjelly_images_per_s']:.0f}",
-                  f"[{'green' if row['speed_ratio'] >= 1 else 'red'}]{row['speed_ratio']:.2f}x[/]"]
+        cells += [f"{row[f'{side}_images_per_s']:.0f}" for side in ("ours", "torch", "spikingjelly")]
+        cells += [f"[{'green' if r >= 1 else 'red'}]{r:.2f}x[/]"
+                  for r in (row["speed_ratio"], row["torch_speed_ratio"])]
         table.add_row(*cells)
     console.print(table)
 
@@ -136,20 +140,15 @@ def report_table(console, rows: list[dict], n: int, cnn_accuracy: float) -> None
 def main(argv=None) -> int:
     """Check the torch model, convert both sides, time them per T and print (and optionally save) the table."""
     args = parse_args(argv)
-    try:
-        import torch
-        from spikingjelly.activation_based import ann2snn  # noqa: F401
-    except ImportError as error:
-        print(f"bench: {error}. Install the bench extra: pip install -e '.[bench]' && "
-              "pip install --no-deps spikingjelly==2.0.0", file=sys.stderr)
+    torch = require_spikingjelly()
+    if torch is None:
         return 2
     from importlib.metadata import version
 
-    from rich.console import Console
+    from ecc_hw.backends import select_backend
 
-    quiet_spikingjelly()
-    torch.set_num_threads(THREADS)
-    console = Console(width=max(Console().width, 110))
+    console = setup(torch)
+    on_torch = select_backend("torch", "cpu")
     x_calib = np.load(FASHION / "fashion_calib.npz")["x"].astype(np.float64)
     test = np.load(FASHION / "fashion_test.npz")
     x_test, y_test = test["x"][:args.images].astype(np.float64), test["y"][:args.images]
@@ -165,6 +164,7 @@ def main(argv=None) -> int:
     sj = {mode: sj_convert(model, x_calib, mode) for mode in SJ_MODES}
     warm = x_test[:min(n, SJ_BATCH)]  # first calls allocate and page in BLAS / oneDNN kernels
     ours_run(graph, warm, min(args.timesteps))
+    ours_run(graph, warm, min(args.timesteps), on_torch)
     for snn in sj.values():
         sj_run(snn, warm, min(args.timesteps))
 
@@ -174,6 +174,9 @@ def main(argv=None) -> int:
         row = {"timesteps": timesteps, "spikingjelly": {},
                "ours": {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                         "images_per_s": n / seconds}}
+        seconds, torch_predictions = timed(lambda t=timesteps: ours_run(graph, x_test, t, on_torch), args.repeats)
+        assert np.array_equal(torch_predictions, predictions), "the torch backend's predictions differ from NumPy's"
+        row["torch"] = {"seconds": seconds, "images_per_s": n / seconds}
         for mode, snn in sj.items():
             seconds, predictions = timed(lambda snn=snn, t=timesteps: sj_run(snn, x_test, t), args.repeats)
             row["spikingjelly"][mode] = {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
@@ -181,7 +184,9 @@ def main(argv=None) -> int:
         row["ours_images_per_s"] = row["ours"]["images_per_s"]
         sj_seconds = sum(value["seconds"] for value in row["spikingjelly"].values())
         row["spikingjelly_images_per_s"] = len(sj) * n / sj_seconds
+        row["torch_images_per_s"] = row["torch"]["images_per_s"]
         row["speed_ratio"] = row["ours_images_per_s"] / row["spikingjelly_images_per_s"]
+        row["torch_speed_ratio"] = row["torch_images_per_s"] / row["spikingjelly_images_per_s"]
         rows.append(row)
         console.print(f"T={timesteps} done", style="dim")
     report_table(console, rows, n, cnn_accuracy)
