@@ -1,7 +1,10 @@
 """``ecc-hw build``: fit check, board top, Yosys + nextpnr + packer (YoWASP), report.
 
-Nothing is written when the fit check fails (one-line ``FitError``, exit status 2). Builds are
-deterministic: Amaranth's built-in Yosys for the netlist text, fixed nextpnr seed, fixed options.
+Chain parameter folders build ``rtl_gen.top.EccSnn``, graph folders (residual adds, concats, max pools,
+grouped convolutions) ``rtl_gen.graph_top.EccGraphSnn`` (dual-port block RAM banks only), behind the same
+UART framing (docs/boards.md, docs/graph_boards.md). Nothing is written when the fit check fails
+(one-line ``FitError``, exit status 2). Builds are deterministic: Amaranth's built-in Yosys for the
+netlist text, fixed nextpnr seed, fixed options.
 """
 from __future__ import annotations
 
@@ -31,13 +34,16 @@ MAX_BAUD_ERROR = 0.02     # a UART receiver samples mid-bit: 2% over 10 bits sta
 # P = 2 in block RAM (1,840).
 LUT_BASE = {"ice40": 1400, "ecp5": 2200}
 LUT_PER_LANE = {"ice40": 110, "ecp5": 200}
+# Graph designs count their lane units per edge (``GraphPlan.lane_units``: every edge has its own walker
+# and lanes), the same constants per unit.
 # SPRAM banks (iCEBreaker): the per-SPRAM address, mask and data multiplexers and the read-then-write
 # schedule; fitted to the bundled network at P = 1 (2,190 LUTs).
 LUT_PER_SPRAM = 115
 
 
-# Names of the design's memories with registered read ports (rtl_gen and the board top).
-BLOCK_RAM_NAMES = ("weights", "membrane*", "current*", "words", "image")
+# Names of the design's memories with registered read ports (rtl_gen and the board top); ``counts`` and
+# ``maxima`` are the graph design's max-pool memories (``rtl_gen.max_pool_unit``).
+BLOCK_RAM_NAMES = ("weights", "membrane*", "current*", "words", "image", "counts", "maxima")
 
 
 def must_be_block_ram(name: str) -> bool:
@@ -72,6 +78,19 @@ def blocks_for(board: Board, depth: int, width: int) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in board.bram_shapes)
 
 
+def is_graph_plan(plan) -> bool:
+    """True for a graph network's plan (``rtl_gen.graph_plan.GraphPlan``)."""
+    from ecc_hw.rtl_gen.graph_plan import GraphPlan
+    return isinstance(plan, GraphPlan)
+
+
+def lane_units_of(plan) -> int:
+    """Synapse lane units built: per layer min(P, its output channels); a graph's per edge."""
+    if is_graph_plan(plan):
+        return plan.lane_units
+    return sum(min(plan.lanes, layer.target.out_shape[0]) for layer in plan.layers)
+
+
 def predict(board: Board, plan) -> dict:
     """Predicted block RAMs, SPRAMs, memory bits (block RAM + SPRAM fields) and LUTs of the board top."""
     c, h, w = plan.input_shape
@@ -80,7 +99,7 @@ def predict(board: Board, plan) -> dict:
         m["blocks"] = m["count"] * blocks_for(board, m["depth"], m["width"])
     bits = sum(m["count"] * m["depth"] * m["width"] for m in mems)
     spram = plan.spram
-    lane_units = sum(min(plan.lanes, layer.target.out_shape[0]) for layer in plan.layers)
+    lane_units = lane_units_of(plan)
     luts = LUT_BASE[board.family] + LUT_PER_LANE[board.family] * lane_units
     luts += LUT_PER_SPRAM * (spram.blocks if spram else 0)
     return {"memories": mems, "bram": sum(m["blocks"] for m in mems), "lut": luts,
@@ -95,8 +114,13 @@ def fit_check(board: Board, plan) -> dict:
     """Raise ``FitError`` (one line) when the predicted design cannot fit ``board``."""
     from ecc_hw.rtl_gen.spram_layout import SPRAM_WIDTH, SPRAM_WORDS
 
+    from .framing import MAX_PIXELS
+
     p = predict(board, plan)
     where = f"does not fit {board.title} at {plan.lanes} lanes"
+    pixels = int(np.prod(plan.input_shape))
+    if pixels > MAX_PIXELS:
+        raise FitError(f"{where}: the UART frame carries at most {MAX_PIXELS:,} pixels, the input has {pixels:,}")
     if plan.spram is not None:
         deep = plan.spram.too_deep()
         if deep is not None:
@@ -120,9 +144,21 @@ def fit_check(board: Board, plan) -> dict:
 def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memory: str | None = None):
     """The plan and fit prediction for the first of ``board.memories`` (or ``memory``) that the
     network fits; raises ``UserError`` for a memory the board lacks and, when none fits, one
-    ``FitError`` line with every candidate's reason."""
+    ``FitError`` line with every candidate's reason. A graph network (``GraphParams``) is built with
+    dual-port block RAM banks only: any other ``memory`` is a one-line ``UserError``."""
+    from ecc_hw.networks import is_graph
     from ecc_hw.rtl_gen.plan import make_plan
+    from ecc_hw.variants import Memory
 
+    if is_graph(params):
+        from ecc_hw.rtl_gen.graph_plan import make_graph_plan
+        if memory is not None and Memory(memory) != Memory.BRAM:
+            raise UserError(f"{memory}: graph networks are built with dual-port block RAM banks only "
+                            f"(--memory bram)", field="memory")
+        if Memory.BRAM not in board.memories:
+            raise UserError(f"{board.name} has no dual-port block RAM banks for a graph network", field="memory")
+        plan = make_graph_plan(params, lanes, timesteps, Memory.BRAM)
+        return plan, fit_check(board, plan)
     if memory is not None and memory not in board.memories:
         raise UserError(f"{memory}: {board.name} has {', '.join(board.memories)} for the banks", field="memory")
     reasons = []
@@ -163,23 +199,73 @@ def _run(cmd: list[str], cwd: Path, log: Path, status, label: str) -> None:
         raise UserError(f"{label} failed (see {log}): {' | '.join(tail)}")
 
 
+def bundled_calibration(params) -> Path | None:
+    """The bundled data file named as the parameter folder's calibration source (``ecc_hw/data`` or one of
+    its subfolders, e.g. ``fashion/fashion_calib.npz``), or None."""
+    from ecc_hw import data as data_mod
+
+    source = (params.provenance or {}).get("calibration", {}).get("source")
+    if not source:
+        return None
+    name = Path(str(source)).name
+    for candidate in (data_mod.PACKAGE_DATA / str(source), *sorted(data_mod.PACKAGE_DATA.glob(f"*/{name}"))):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _images(params, data: str | None, limit: int):
-    """Quantised images for the cycle model: --data, else the parameter file's calibration file if
-    it is bundled, else random inputs. Returns (x_q, description)."""
+    """Quantised inputs for the cycle model: --data, else the parameter file's calibration file if
+    it is bundled, else random inputs. Returns (x_q, labels or None, description); the labels only
+    from --data. A chain's x_q is (N, C, H, W); a graph's the channel-major rows (N, C * H * W) of
+    ``IntegerGraph.quantise_input`` (the order the UART framing sends them in)."""
     from ecc_hw import data as data_mod
     from ecc_hw.golden import quantize_input
+    from ecc_hw.networks import is_graph
 
+    graph = is_graph(params)
+    labels = data is not None
     if data is None:
-        source = params.provenance.get("calibration", {}).get("source")
-        bundled = data_mod.PACKAGE_DATA / str(source)
-        if source and bundled.is_file():
-            data = str(bundled)
+        bundled = bundled_calibration(params)
+        data = None if bundled is None else str(bundled)
     if data is None:
+        if graph:
+            rng = np.random.default_rng(0)
+            top = params.input_full_scale
+            low = -top if params.input_signed else 0
+            rows = rng.integers(low, top + 1, size=(limit, int(np.prod(params.network.input.shape))))
+            return rows.astype(np.int64), None, f"{limit} random inputs"
         from ecc_hw.testing import random_inputs
-        return random_inputs(params, limit, seed=0), f"{limit} random inputs"
-    x, _ = data_mod.load_npz(data, need_labels=False, input_shape=params.input_shape)
+        return random_inputs(params, limit, seed=0), None, f"{limit} random inputs"
+    shape = params.network.input.model_shape if graph else params.input_shape
+    x, y = data_mod.load_npz(data, need_labels=False, input_shape=shape)
     x = x[:limit]
-    return quantize_input(params, x), f"{len(x)} images of {Path(data).name}"
+    y = y[:limit] if labels and y is not None else None
+    x_q = params.graph.quantise_input(x) if graph else quantize_input(params, x)
+    return x_q, y, f"{len(x)} images of {Path(data).name}"
+
+
+def model_cycles(params, plan, x_q) -> dict:
+    """The cycle model on ``x_q`` (chain or graph): cycles per image, the ideal per image
+    (docs/arithmetic.md 4) and the golden model's predictions."""
+    from ecc_hw.networks import is_graph
+
+    if is_graph(params):
+        from ecc_hw.graph.cycle_model import cycles_per_image, ideal_cycles
+        from ecc_hw.graph.golden import run_graph
+
+        graph = params.graph
+        ref = run_graph(graph, x_q, plan.timesteps, params.tre_mode, record_spikes=True)
+        cycles = cycles_per_image(graph, ref.spikes, x_q, plan.lanes, plan.timesteps)
+        ideal = ideal_cycles(graph, ref.synops, plan.lanes, plan.timesteps)
+        return {"cycles": np.asarray(cycles), "ideal": np.asarray(ideal), "predictions": np.asarray(ref.predictions)}
+    from ecc_hw import golden
+    from ecc_hw.cycle_model import cycles_per_image, ideal_cycles
+
+    result = golden.run(params, x_q, timesteps=plan.timesteps, record_spikes=True)
+    cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q, memory=plan.memory)
+    ideal = ideal_cycles(params, result, plan.lanes, plan.timesteps)
+    return {"cycles": np.asarray(cycles), "ideal": np.asarray(ideal), "predictions": np.asarray(result.predictions)}
 
 
 def _memory_mapping(log_text: str) -> tuple[list[str], list[str]]:
@@ -224,15 +310,16 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
     """Build ``net`` for ``board_name`` into ``out``; return the report (also OUT/report.json).
     ``memory``: the banks' memory; default the board's first that the network fits."""
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"   # deterministic Verilog (Amaranth uses a Yosys on PATH otherwise)
-    from ecc_hw import params as params_mod
+    from ecc_hw.networks import is_graph, load_network
 
     from .top import BoardTop
 
     if board_name not in BOARDS:
         raise UserError(f"unknown board {board_name!r} (choose from {', '.join(BOARDS)})")
     board = BOARDS[board_name]
-    params = params_mod.load(net)
-    if params.input_kind == InputKind.EVENTS:
+    params = load_network(net)
+    graph = is_graph(params)
+    if not graph and params.input_kind == InputKind.EVENTS:
         raise UserError(f"{net}: event input runs in simulation only (ecc-hw verify); the boards' UART "
                         "framing carries images")
     plan, prediction = choose_memory(board, params, lanes, timesteps, memory)   # before anything is written
@@ -284,11 +371,9 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
             _run([tools["ecppack"], "--compress", "top.config", bitstream], outdir, outdir / "pack.log",
                  status, "ecppack")
         status.update("cycle model on the images ...")
-        from ecc_hw import golden
-        from ecc_hw.cycle_model import cycles_per_image
-        x_q, described = _images(params, data, limit)
-        result = golden.run(params, x_q, timesteps=plan.timesteps, record_spikes=True)
-        cycles = cycles_per_image(params, result, plan.lanes, plan.timesteps, x_q=x_q, memory=memory)
+        x_q, labels, described = _images(params, data, limit)
+        modelled = model_cycles(params, plan, x_q)
+        cycles = modelled["cycles"]
 
     stat = json.loads((outdir / "yosys_stat.json").read_text())
     pnr = json.loads((outdir / "pnr_report.json").read_text())
@@ -296,8 +381,14 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
     fmax = min((v.get("achieved", 0.0) for v in pnr.get("fmax", {}).values()), default=0.0)
     used = _resources(board, stat, pnr)
     mean_cycles = float(np.mean(cycles))
+    ideal = modelled["ideal"]
+    accuracy = None
+    if labels is not None:
+        accuracy = {"value": float(np.mean(modelled["predictions"] == labels)), "images": len(labels),
+                    "note": "the golden model's predictions on --data (the design is bit-exact)"}
     report = {
         "board": board.name, "device": board.device, "net": str(net), "lanes": plan.lanes,
+        "topology": "graph" if graph else "chain", "lane_units": lane_units_of(plan),
         "timesteps": plan.timesteps, "clock_mhz": clock, "board_clock_mhz": board.board_clock_mhz,
         "pll": abs(clock - board.board_clock_mhz) > 1e-6, "baud": baud, "clocks_per_bit": clocks_per_bit,
         "fmax_mhz": round(fmax, 2), "timing_met": fmax >= clock, "seed": seed,
@@ -312,7 +403,11 @@ def build(net: str, board_name: str, out: str, lanes: int = 8, clock_mhz: float 
         "tables_in_logic": [name for name in logic if not must_be_block_ram(name)],
         "cycles_per_image": {"mean": mean_cycles, "min": int(cycles.min()), "max": int(cycles.max()),
                              "images": described},
+        "ideal_cycles_per_image": {"mean": float(np.mean(ideal)), "images": described},
+        "cycles_over_ideal": {"mean": float(np.mean(cycles / ideal)), "min": float(np.min(cycles / ideal)),
+                              "max": float(np.max(cycles / ideal))},
         "images_per_second": clock * 1e6 / mean_cycles,
+        "accuracy": accuracy,
         "accuracy_note": "predictions equal the golden model's (bit-exact design)",
         "verilog_sha256": hashlib.sha256(verilog).hexdigest(),
         "bitstream": bitstream,
@@ -346,7 +441,13 @@ def print_report(report: dict, console=None) -> None:
                   + ("[green]met[/]" if report["timing_met"] else "[red]NOT met[/]"))
     cyc = report["cycles_per_image"]
     table.add_row("cycles/image", f"{cyc['mean']:,.0f} (min {cyc['min']:,}, max {cyc['max']:,}; {cyc['images']})")
+    if "cycles_over_ideal" in report:
+        table.add_row("cycles / ideal", f"{report['cycles_over_ideal']['mean']:.2f} "
+                      f"(ideal {report['ideal_cycles_per_image']['mean']:,.0f})")
     table.add_row("images/s", f"{report['images_per_second']:,.0f}")
+    if report.get("accuracy"):
+        acc = report["accuracy"]
+        table.add_row("accuracy", f"{100 * acc['value']:.2f}% ({acc['images']:,} images, golden model)")
     table.add_row("Verilog sha256", report["verilog_sha256"][:16])
     table.add_row("bitstream", f"{report['bitstream']} (sha256 {report['bitstream_sha256'][:16]})")
     (console or Console()).print(table)

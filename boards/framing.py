@@ -5,7 +5,9 @@ Host -> board, one image per frame (stop-and-wait: send the next frame after the
     0xA5 | LEN (2 bytes, little endian) | LEN payload bytes | CHK
 
 The payload is the quantised image x_q in channel-major (c, y, x) order, one byte per pixel (two's
-complement when the input is signed): LEN must equal C * H * W. CHK is the sum of the LEN bytes and
+complement when the input is signed): LEN must equal C * H * W (at most ``MAX_PIXELS``). A graph
+network's input is sent in the channel-major order of its (C, H, W) map whatever the model's own layout
+(NHWC, (N, C, L) and (N, F) inputs): the rows of ``IntegerGraph.quantise_input``. CHK is the sum of the LEN bytes and
 the payload bytes, modulo 256.
 
 Board -> host::
@@ -38,6 +40,7 @@ ERR_CHECKSUM = 2
 ERR_TIMEOUT = 3
 ERROR_NAMES = {ERR_LENGTH: "bad length", ERR_CHECKSUM: "bad checksum", ERR_TIMEOUT: "timeout (lost byte)"}
 TIMEOUT_BIT_TIMES = 2000
+MAX_PIXELS = 0xFFFF          # LEN is two bytes
 
 
 class FrameError(Exception):
@@ -57,6 +60,8 @@ def encode_image(x_q: np.ndarray) -> bytes:
     pixels = np.asarray(x_q, dtype=np.int64).reshape(-1)
     if pixels.min(initial=0) < -128 or pixels.max(initial=0) > 255:
         raise ValueError("pixels must fit one byte")
+    if len(pixels) > MAX_PIXELS:
+        raise ValueError(f"a frame carries at most {MAX_PIXELS} pixels, this image has {len(pixels)}")
     payload = bytes(int(v) & 0xFF for v in pixels)
     length = len(payload).to_bytes(2, "little")
     check = (sum(length) + sum(payload)) & 0xFF

@@ -1,5 +1,6 @@
 """``ecc-hw run``: stream images to a board over UART (pyserial); accuracy, images/s, agreement
-with the golden model (predictions, membranes and cycle counts)."""
+with the golden model (predictions, membranes and cycle counts). Chain and graph parameter folders (a
+graph's images are sent as the channel-major rows of ``IntegerGraph.quantise_input``)."""
 from __future__ import annotations
 
 import time
@@ -42,13 +43,20 @@ def run_cli(args) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from ecc_hw import data, golden, params
-    from ecc_hw.cycle_model import cycles_per_image
+    from ecc_hw import data
+    from ecc_hw.networks import is_graph, load_network
+    from ecc_hw.variants import InputKind, Memory
 
-    net = params.load(args.net)
-    x, y = data.load_npz(args.data, input_shape=net.input_shape)
+    net = load_network(args.net)
+    graph = is_graph(net)
+    if graph and Memory(args.memory) != Memory.BRAM:
+        raise UserError(f"{args.memory}: graph networks are built with dual-port block RAM banks only",
+                        field="memory")
+    if not graph and net.input_kind == InputKind.EVENTS:
+        raise UserError(f"{args.net}: event input runs in simulation only (ecc-hw verify)")
+    x, y = data.load_npz(args.data, input_shape=net.network.input.model_shape if graph else net.input_shape)
     x, y = x[:args.count], y[:args.count]
-    x_q = golden.quantize_input(net, x)
+    x_q = net.graph.quantise_input(x) if graph else _chain_inputs(net, x)
     console = Console(stderr=True)
     try:
         port = serial.serial_for_url(args.port, baudrate=args.baud, timeout=args.timeout)
@@ -62,11 +70,10 @@ def run_cli(args) -> None:
         except framing.FrameError as error:
             raise UserError(f"{args.port}: {error}") from None
     seconds = time.monotonic() - start
-    gold = golden.run(net, x_q, record_spikes=True)
+    gold, model = _golden(net, x_q, args.lanes, args.memory)
     predictions = np.array([r.prediction for r in results])
     membranes = np.stack([r.membranes for r in results])
     cycles = np.array([r.cycles for r in results])
-    model = cycles_per_image(net, gold, args.lanes, x_q=x_q, memory=args.memory)
     agree = float(np.mean(predictions == gold.predictions))
     same_v = bool(np.array_equal(membranes, gold.output_membrane))
     print(f"{len(results)} images: accuracy {100 * np.mean(predictions == y):.2f}% "
@@ -76,3 +83,23 @@ def run_cli(args) -> None:
           f"(mean {cycles.mean():,.0f}), {len(results) / seconds:.1f} images/s over the link")
     if agree < 1 or not same_v:
         raise UserError("the board disagrees with the golden model")
+
+
+def _chain_inputs(net, x) -> np.ndarray:
+    from ecc_hw import golden
+    return golden.quantize_input(net, x)
+
+
+def _golden(net, x_q, lanes: int, memory):
+    """(golden result with ``predictions`` and ``output_membrane``, cycles per image of the cycle model)."""
+    from ecc_hw.networks import is_graph
+
+    if is_graph(net):
+        from ecc_hw.graph.cycle_model import cycles_per_image
+        from ecc_hw.graph.golden import run_graph
+        ref = run_graph(net.graph, x_q, net.timesteps, net.tre_mode, record_spikes=True)
+        return ref, cycles_per_image(net.graph, ref.spikes, x_q, lanes, net.timesteps)
+    from ecc_hw import golden
+    from ecc_hw.cycle_model import cycles_per_image
+    gold = golden.run(net, x_q, record_spikes=True)
+    return gold, cycles_per_image(net, gold, lanes, x_q=x_q, memory=memory)

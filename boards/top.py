@@ -5,7 +5,10 @@ board wrappers in :mod:`boards.targets` add the PLL, reset button and pins.
 
 Data path: received pixels go to an image buffer (block RAM, one byte per pixel); only a frame
 whose length and checksum are right is fed to the accelerator, so a corrupted image never yields
-a class. The result stream is sent as it comes (the accelerator waits for the UART).
+a class. The accelerator is ``rtl_gen.top.EccSnn`` for a chain's plan and ``rtl_gen.graph_top.EccGraphSnn``
+for a graph's (``GraphPlan``); both take the pixels channel-major (c, y, x), which is the order the frame
+carries them in, whatever the model's own input layout (NHWC, (N, C, L), (N, F)). The result stream
+is sent as it comes (the accelerator waits for the UART).
 """
 from __future__ import annotations
 
@@ -22,6 +25,15 @@ from . import framing
 from .uart import UartRx, UartTx
 
 
+def accelerator(plan):
+    """The accelerator of ``plan``: ``EccGraphSnn`` for a graph network's plan, else ``EccSnn``."""
+    from ecc_hw.rtl_gen.graph_plan import GraphPlan
+    if isinstance(plan, GraphPlan):
+        from ecc_hw.rtl_gen.graph_top import EccGraphSnn
+        return EccGraphSnn(plan)
+    return EccSnn(plan)
+
+
 class BoardTop(wiring.Component):
     """Members: ``rx`` (In, idle high), ``tx`` (Out), ``class_leds`` (Out 8, last class),
     ``error_led`` (Out, last frame was rejected), ``busy_led`` (Out, an image is in flight)."""
@@ -30,6 +42,10 @@ class BoardTop(wiring.Component):
         if plan.events:
             raise HardwareError("the UART framing carries images; event input runs in simulation only "
                                 "(ecc-hw verify)")
+        c, h, w = plan.input_shape
+        if c * h * w > framing.MAX_PIXELS:
+            raise HardwareError(f"the UART frame carries at most {framing.MAX_PIXELS:,} pixels; this network "
+                                f"has {c * h * w:,} ({c}x{h}x{w})")
         if plan.input_bits > 8:
             raise HardwareError(f"the UART framing carries 8-bit pixels; this network has "
                                 f"{plan.input_bits}-bit inputs")
@@ -47,7 +63,7 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
-        m.submodules.ecc = ecc = EccSnn(plan)
+        m.submodules.ecc = ecc = accelerator(plan)
         m.submodules.uart_rx = urx = UartRx(self.clocks_per_bit)
         m.submodules.uart_tx = utx = UartTx(self.clocks_per_bit)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
