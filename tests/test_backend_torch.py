@@ -2,8 +2,10 @@
 spike counts, SynOps and spike trains on every bundled model and fixture (chain and graph, rate and radix
 coding, several T), on random DAGs, and the float32 exactness bound it relies on; the CLI options.
 
-The CUDA path is not tested here (no GPU in CI): docs/backends.md says so."""
+The comparisons run on the CPU; ECC_HW_TEST_DEVICE=cuda runs them on a CUDA device instead (never in CI,
+which has no GPU: the CUDA path is untested, docs/backends.md says so)."""
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +36,7 @@ from ecc_hw.progress import image_progress
 from ecc_hw.variants import TreMode
 
 torch.set_num_threads(1)
-TORCH = select_backend("torch", "cpu")
+TORCH = select_backend("torch", os.environ.get("ECC_HW_TEST_DEVICE", "cpu"))
 FASHION = PACKAGE_DATA / "fashion"
 GRAPH_FIXTURES = Path(__file__).parent / "fixtures" / "graph"
 STEPS = (1, 7, 32)
@@ -68,7 +70,7 @@ def chain_params(model: str, **options):
 
 def test_select_backend_defaults_and_descriptions():
     assert select_backend() is NUMPY and NUMPY.describe() == "numpy"
-    assert TORCH.is_torch and TORCH.describe() == "torch (cpu)"
+    assert TORCH.is_torch and TORCH.describe() == f"torch ({TORCH.device})"
     with pytest.raises(UserError, match="--device cuda needs --backend torch"):
         select_backend("numpy", "cuda")
 

@@ -53,6 +53,7 @@ def _check_bound(layer, current, charges) -> None:
 
 
 def _count_kind(timesteps: int):
+    """The integer dtype of spike counts over T steps."""
     torch = torch_module()
     return torch.int32 if timesteps < 2 ** 31 else torch.int64
 
@@ -69,6 +70,7 @@ def _pool_spikes(node, source_spikes):
 
 def _run_rate_chunk(network, layers, maps, rows, timesteps: int, fan_outs: dict, exact: bool,
                     record_spikes: bool) -> GraphResult:
+    """One chunk: every source of the schedule for all T steps, then the output layer (as NumPy's)."""
     torch = torch_module()
     device = rows.device
     batch = len(rows)
