@@ -20,7 +20,9 @@ class Replay:
 
     ``select`` is the consumer's enable (comb, high in the phase), ``busy`` the consumer's busy, ``rewind``:
     the buffer is replayed again from its first word (not the source's first consumer), ``clear``: the
-    consumer's own spike buffer to empty on entry (a max-pool node's pass), or None."""
+    consumer's own spike buffer to empty on entry (a max-pool node's pass), or None; ``alongside``: the
+    replay that runs in the same phase (a max-pool node's first consumer takes the pool's spikes while the
+    pass makes them), or None."""
 
     name: str
     buffer: object
@@ -28,12 +30,14 @@ class Replay:
     busy: object
     rewind: bool
     clear: object = None
+    alongside: Replay | None = None
 
 
 @dataclass
 class SourcePhases:
     """A source's phases in step t: its fire stage (None for a max-pool node, whose pass is one of its
-    source's replays), whether its first replay overlaps the sweep, and its replays in order."""
+    source's replays), whether its first replay overlaps the sweep (for a max-pool node: the pass), and its
+    replays in order."""
 
     name: str
     stage: FireStage | None
@@ -46,7 +50,8 @@ class GraphController:
 
     States, in order of their codes (from 1): CLEAR, LOAD, LOAD_DRAIN, then per source of the schedule
     FIRE<name> (spiking layers: the sweep; with ``overlap`` its first consumer already takes the spikes)
-    and one REPLAY<name>_<k> per consumer k (until the buffer has no spike left and the consumer is idle),
+    and one REPLAY<name>_<k> per consumer k (until the buffer has no spike left and the consumer is idle;
+    a max-pool node's first consumer runs alongside the pass that makes its spikes, no phase of its own),
     then the readout's states. After the last source's last replay, step t + 1 starts with layer 1's
     sweep, or after step T the readout.
 
@@ -93,7 +98,8 @@ class GraphController:
             if source.stage is not None:
                 self.phases.append((f"FIRE{source.name}", source, None))
             for k, _ in enumerate(source.replays):
-                self.phases.append((f"REPLAY{source.name}_{k}", source, k))
+                if k or source.stage is not None or not source.overlap:   # a pool's first: in its pass
+                    self.phases.append((f"REPLAY{source.name}_{k}", source, k))
         names = ["CLEAR", "LOAD", "LOAD_DRAIN"] + [name for name, _, _ in self.phases] + list(Readout.STATES)
         self.codes = {name: code + 1 for code, name in enumerate(names)}
         self.state = Signal(bits_for(len(names)), init=self.codes["CLEAR"], name="state")
@@ -155,6 +161,11 @@ class GraphController:
                     else:
                         replay = source.replays[k]
                         m.d.comb += [replay.buffer.enable.eq(1), replay.select.eq(1)]
-                        with m.If(~replay.buffer.pending & ~replay.busy):
+                        done = ~replay.buffer.pending & ~replay.busy
+                        if replay.alongside is not None:
+                            other = replay.alongside
+                            m.d.comb += [other.buffer.enable.eq(1), other.select.eq(1)]
+                            done = done & ~other.buffer.pending & ~other.busy
+                        with m.If(done):
                             enter(index + 1)
             self.readout.add_states(m, codes=codes, goto=goto, then="CLEAR")

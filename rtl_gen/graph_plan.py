@@ -191,6 +191,13 @@ class GraphPlan:
         return out
 
 
+def pool_overlaps(plan: GraphPlan, pool: PoolPlan) -> bool:
+    """Whether max-pool node ``pool``'s first consumer is an edge, which then takes the pool's spikes while
+    the pool's pass makes them."""
+    consumers = plan.consumers(Source(MAX_POOL, pool.number))
+    return bool(consumers) and isinstance(consumers[0], EdgePlan)
+
+
 def _check_options(params: GraphParams, lanes, timesteps: int, memory) -> None:
     if memory != Memory.BRAM:
         raise HardwareError(f"graph networks are built with dual-port BRAM banks only, not memory {memory!r}")

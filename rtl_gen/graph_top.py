@@ -5,7 +5,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ecc_hw.graph.network import INPUT, LAYER
+from ecc_hw.graph.network import INPUT, LAYER, MAX_POOL, Source
 from ecc_hw.variants import TreMode
 
 from .banks import BankMux, MembraneBanks
@@ -14,7 +14,7 @@ from .engine import IntegrationEngine
 from .fire import spike_word_layout
 from .fire_stage import FireStage
 from .graph_controller import GraphController, Replay, SourcePhases
-from .graph_plan import EdgePlan, GraphPlan
+from .graph_plan import EdgePlan, GraphPlan, PoolPlan, pool_overlaps
 from .input_feed import InputFeed, pixel_shape
 from .plan import bits_for
 from .readout import Readout, result_layout
@@ -133,10 +133,9 @@ class EccGraphSnn(wiring.Component):
             pools[pool.number], pool_buffers[pool.number] = unit, buffer
 
         # each source's buffer, routed to its consumers one phase at a time
-        sources = []
+        replays_of = {}
         for source in plan.schedule:
-            is_layer = source.kind == LAYER
-            buffer = stages[source.index].buffer if is_layer else pool_buffers[source.index]
+            buffer = stages[source.index].buffer if source.kind == LAYER else pool_buffers[source.index]
             replays = []
             for k, consumer in enumerate(plan.consumers(source)):
                 select = Signal(name=f"select_{source.kind}{source.index}_{k}")
@@ -151,7 +150,15 @@ class EccGraphSnn(wiring.Component):
                 with m.If(select):
                     m.d.comb += buffer.events.ready.eq(events.ready)
                 replays.append(Replay(name, buffer, select, busy, rewind=k > 0, clear=clear))
-            overlap = is_layer and bool(replays) and isinstance(plan.consumers(source)[0], EdgePlan)
+            replays_of[source] = replays
+        sources = []
+        for source in plan.schedule:
+            is_layer = source.kind == LAYER
+            replays, consumers = replays_of[source], plan.consumers(source)
+            for replay, consumer in zip(replays, consumers):    # a pool's first consumer edge runs in its pass
+                if isinstance(consumer, PoolPlan) and pool_overlaps(plan, consumer):
+                    replay.alongside = replays_of[Source(MAX_POOL, consumer.number)][0]
+            overlap = bool(replays) and isinstance(consumers[0], EdgePlan)
             label = f"{'L' if is_layer else 'P'}{source.index}"
             sources.append(SourcePhases(label, stages[source.index] if is_layer else None, overlap, replays))
 

