@@ -208,12 +208,6 @@ def test_evaluate_refusals(capsys, tmp_path, resnet_folder):
     refused(capsys, "evaluate", resnet_folder, "--data", scaled, fragments=(str(scaled), "calibrated for"))
 
 
-def test_board_builds_refuse_a_graph_folder(capsys, tmp_path, resnet_folder):
-    out = tmp_path / "board"
-    refused(capsys, "build", resnet_folder, "--board", "ulx3s-85f", "-o", out,
-            fragments=(str(resnet_folder), "graph network"), output=out)
-
-
 def test_layers_on_a_chain_folder_is_refused(capsys, tmp_path):
     assert run(capsys, "convert", BUNDLED_MODEL, "--calib", BUNDLED_CALIB, "-o", tmp_path / "chain")[0] == 0
     refused(capsys, "evaluate", tmp_path / "chain", "--data", BUNDLED_CALIB.with_name("mnist_test.npz"),
