@@ -123,7 +123,7 @@ def report_table(console, rows: list[dict], n: int, cnn_accuracy: float) -> None
     table = Table(title=f"Graph golden model (NumPy and torch CPU) vs SpikingJelly {version('spikingjelly')} "
                         f"ann2snn, Fashion-MNIST ResNet, {n} test images, {THREADS} threads",
                   caption=f"CNN (onnxruntime) accuracy {100 * cnn_accuracy:.2f}%. Accuracy in %. SJ img/s: both "
-                          "modes' images over their summed time; ratio = ours / SJ, same run.")
+                          "modes' images over their summed time; ratios = ours (numpy, torch) / SJ, same run.")
     for header in ("T", "ours pct 99.99", "SJ max", "SJ 99.9%", "numpy img/s", "torch img/s", "SJ img/s",
                    "numpy/SJ", "torch/SJ"):
         table.add_column(header, justify="right")
