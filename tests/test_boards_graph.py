@@ -227,3 +227,21 @@ def test_small_graph_builds_for_the_icebreaker(tmp_path, capsys):
     assert 0 < report["cycles_over_ideal"]["mean"] <= 1.0
     assert report["images_per_second"] == pytest.approx(report["clock_mhz"] * 1e6 / cycles["mean"])
     assert report["accuracy"]["images"] == 20 and 0.5 <= report["accuracy"]["value"] <= 1.0
+
+
+def test_run_command_with_a_graph_folder_against_the_simulated_board(conv1d, tmp_path, capsys):
+    """``ecc-hw run`` on a graph parameter folder: the (C, L) images of the fixture's .npz, sent channel-major
+    to the simulated board over a pty, agree with the graph golden model and the cycle model."""
+    pytest.importorskip("serial")
+    folder = tmp_path / "net"
+    save(conv1d, folder)
+    x = np.load(FIXTURES / "conv1d_dynamo.npz")["x"][:2]
+    ref = run_graph(conv1d.graph, conv1d.graph.quantise_input(x.astype(np.float64)), conv1d.timesteps, conv1d.tre_mode)
+    np.savez(tmp_path / "data.npz", x=x, y=ref.predictions)
+    with simboard.SimBoard(BoardTop(make_graph_plan(conv1d, 2), clocks_per_bit=4, timeout_cycles=400)) as port:
+        status = main(["run", str(folder), "--port", port, "--data", str(tmp_path / "data.npz"), "-n", "2",
+                       "--lanes", "2", "--timeout", "60"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "accuracy 100.00%" in out and "agreement with the golden model 100.00%" in out
+    assert "membranes identical" in out and "cycles = model" in out
