@@ -51,10 +51,11 @@ def _simulate(first_current, layers, maps, output: TorchMap, fan_outs, timesteps
         max_abs[n] = largest_current(current, layer.step_charge)
         spikes = fire(current, layer.threshold, layer.step_charge, layer.initial_charge, timesteps,
                       layer.membrane_dtype)
-        per_step = to_numpy(spikes.sum(dim=2, dtype=torch.int64))  # (T, B)
+        as_bytes = spikes.view(torch.uint8)  # sums over bytes run about twice as fast as over bool
+        per_step = to_numpy(as_bytes.sum(dim=2, dtype=torch.int32)).astype(np.int64)  # (T, B)
         step_counts[:, :, n] = per_step.T
         spike_counts[:, n] = per_step.sum(axis=0)
-        counts = spikes.sum(dim=0, dtype=torch.int32)
+        counts = as_bytes.sum(dim=0, dtype=torch.int32)
         total_synops += synops(counts, fan_outs[n])
         if record_spikes:
             recorded.append(to_numpy(spikes))

@@ -90,7 +90,7 @@ def _run_rate_chunk(network, layers, maps, rows, timesteps: int, fan_outs: dict,
             node = network.max_pools[source.index - 1]
             spikes = _pool_spikes(node, values[node.source])
         values[source] = spikes
-        counts[source] = spikes.sum(dim=0, dtype=_count_kind(timesteps))
+        counts[source] = spikes.view(torch.uint8).sum(dim=0, dtype=_count_kind(timesteps))  # bytes: faster
         totals = counts[source].sum(dim=1, dtype=torch.int64)
         (spike_counts if source.kind == LAYER else pool_counts)[:, source.index - 1] = totals
         if source in fan_outs:
