@@ -53,7 +53,8 @@ class GraphController:
     and one REPLAY<name>_<k> per consumer k (until the buffer has no spike left and the consumer is idle;
     a max-pool node's first consumer runs alongside the pass that makes its spikes, no phase of its own),
     then the readout's states. After the last source's last replay, step t + 1 starts with layer 1's
-    sweep, or after step T the readout.
+    sweep, or after step T the readout. Binary coding (radix): the loops are swapped, each source fires
+    (and replays) its T bits before the next source's first.
 
     Entry actions happen in the cycle a phase ends (its last cycle): a sweep's start pulse (its buffer is
     emptied, the TRE charge steps); a rewind pulse for a replay that is not its source's first; the clear
@@ -74,6 +75,8 @@ class GraphController:
     step : StepCounter
     clear_depth : int
     tre_mode : "spread" or "initial"
+    binary : bool
+        Binary coding: source by source, T bits each.
     load_busy : Value
         The input edge's engine is busy.
     sources : list of SourcePhases, in schedule order (the first is layer 1)
@@ -83,9 +86,10 @@ class GraphController:
     readout : Readout
     """
 
-    def __init__(self, *, step: StepCounter, clear_depth: int, tre_mode: str, load_busy, sources: list[SourcePhases],
-                 stages: list[FireStage], feed: InputFeed, readout: Readout):
+    def __init__(self, *, step: StepCounter, clear_depth: int, tre_mode: str, binary: bool, load_busy,
+                 sources: list[SourcePhases], stages: list[FireStage], feed: InputFeed, readout: Readout):
         self.step = step
+        self.binary = binary
         self.clear_depth = clear_depth
         self.tre_mode = tre_mode
         self.load_busy = load_busy
@@ -94,12 +98,15 @@ class GraphController:
         self.feed = feed
         self.readout = readout
         self.phases = []                         # (state name, source, replay index or None)
+        self.group_start = []                    # per phase: the index of its source's first phase
         for source in sources:
+            first = len(self.phases)
             if source.stage is not None:
                 self.phases.append((f"FIRE{source.name}", source, None))
             for k, _ in enumerate(source.replays):
                 if k or source.stage is not None or not source.overlap:   # a pool's first: in its pass
                     self.phases.append((f"REPLAY{source.name}_{k}", source, k))
+            self.group_start += [first] * (len(self.phases) - first)
         names = ["CLEAR", "LOAD", "LOAD_DRAIN"] + [name for name, _, _ in self.phases] + list(Readout.STATES)
         self.codes = {name: code + 1 for code, name in enumerate(names)}
         self.state = Signal(bits_for(len(names)), init=self.codes["CLEAR"], name="state")
@@ -113,9 +120,23 @@ class GraphController:
         def goto(name):
             m.d.sync += self.state.eq(codes[name])
 
-        def enter(index):
+        def enter(index, after=None):
             """Statements (in the current branch) that begin phase ``index`` next cycle (or after the last
-            phase, the next step or the readout)."""
+            phase, the next step or the readout); binary coding: after the last phase of a source (``after``,
+            the phase just done), the same source's next bit, or after bit T the next source's first."""
+            if self.binary and after is not None and (index == len(self.phases)
+                                                      or self.group_start[index] != self.group_start[after]):
+                with m.If(step.t == step.timesteps):
+                    if index == len(self.phases):
+                        self.readout.restart(m)
+                        goto("READ")
+                    else:
+                        m.d.sync += step.set(1)
+                        enter(index)
+                with m.Else():
+                    m.d.sync += step.set(step.t + 1)
+                    enter(self.group_start[after])
+                return
             if index == len(self.phases):
                 with m.If(step.t == step.timesteps):
                     self.readout.restart(m)
@@ -141,9 +162,9 @@ class GraphController:
                 m.d.sync += self.clear_addr.eq(self.clear_addr + 1)
                 with m.If(self.clear_addr == self.clear_depth - 1):
                     m.d.sync += [self.clear_addr.eq(0), *step.set(1)] + [c.eq(0) for c in self.feed.counters]
-                    m.d.sync += [stage.counter.eq(0) for stage in self.stages]
+                    m.d.sync += [stage.counter.eq(0) for stage in self.stages if stage.counter is not None]
                     if self.tre_mode == TreMode.INITIAL:
-                        m.d.sync += [stage.charge.eq(0) for stage in self.stages]
+                        m.d.sync += [stage.charge.eq(0) for stage in self.stages if stage.charge is not None]
                     goto("LOAD")
             with m.Case(codes["LOAD"]):
                 with self.feed.loading(m):
@@ -157,7 +178,7 @@ class GraphController:
                         if source.overlap:
                             m.d.comb += [source.stage.buffer.enable.eq(1), source.replays[0].select.eq(1)]
                         with m.If(~source.stage.sweep.busy):
-                            enter(index + 1)
+                            enter(index + 1, index)
                     else:
                         replay = source.replays[k]
                         m.d.comb += [replay.buffer.enable.eq(1), replay.select.eq(1)]
@@ -167,5 +188,5 @@ class GraphController:
                             m.d.comb += [other.buffer.enable.eq(1), other.select.eq(1)]
                             done = done & ~other.buffer.pending & ~other.busy
                         with m.If(done):
-                            enter(index + 1)
+                            enter(index + 1, index)
             self.readout.add_states(m, codes=codes, goto=goto, then="CLEAR")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ecc_hw.arithmetic import tre_counter_constants, weight_full_scale
-from ecc_hw.graph.bounds import input_current_bound, membrane_bounds
+from ecc_hw.graph.bounds import input_current_bound, membrane_bounds, radix_membrane_bounds
 from ecc_hw.graph.edge_map import EdgeMap
 from ecc_hw.graph.network import INPUT, LAYER, MAX_POOL, Geometry, MaxPoolNode, Source
 from ecc_hw.graph.quantise import IntegerEdge
@@ -92,6 +92,11 @@ class GraphPlan:
 
     events = False                   # graph designs take images (no event input)
     spram = None                     # and dual-port banks only
+
+    @property
+    def binary(self) -> bool:
+        """Binary-coded (radix) neurons: each source fires its T bits before its consumers fire."""
+        return self.coding == Coding.BINARY
 
     @property
     def num_classes(self) -> int:
@@ -208,7 +213,11 @@ def _check_options(params: GraphParams, lanes, timesteps: int, memory) -> None:
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
     if Method(params.method).coding is Coding.BINARY:
-        raise HardwareError("radix (binary-coded) graph networks are not supported in hardware yet")
+        if params.network.max_pools:
+            raise HardwareError("radix (binary-coded) graph networks with max-pool nodes are not supported in "
+                                "hardware yet (rate-coded ones are)")
+        if timesteps != params.timesteps:
+            raise HardwareError(f"radix: the integers are built for T={params.timesteps}, got T={timesteps}")
     if params.tre_mode not in TreMode.values():
         raise HardwareError(f"unsupported tre_mode {params.tre_mode!r} (spread or initial)")
     graph = params.graph
@@ -296,14 +305,16 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
     if not input_edges[0][0].spiking:
         raise HardwareError("the network input feeds the output layer directly; there is no spiking layer")
     wmax = weight_full_scale(graph.weight_bits)
+    binary = Method(params.method).coding is Coding.BINARY
     try:
-        bounds = membrane_bounds(graph, timesteps)
+        bounds = radix_membrane_bounds(graph, timesteps) if binary else membrane_bounds(graph, timesteps)
     except (OverflowError, ValueError) as error:
         raise HardwareError(f"membrane bounds: {error}") from None
     first = input_edges[0][0]
     current_width = signed_bits_for(input_current_bound(graph, first))
     spec = network.input
-    plan = GraphPlan(lanes, timesteps, params.tre_mode, Coding.RATE, tuple(spec.shape), spec.layout,
+    plan = GraphPlan(lanes, timesteps, params.tre_mode, Coding.BINARY if binary else Coding.RATE,
+                     tuple(spec.shape), spec.layout,
                      graph.input_bits, params.input_signed, graph.weight_bits, current_width,
                      schedule=network.schedule(), memory=memory)
     for layer in graph.layers:
@@ -321,11 +332,12 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
                  for k, edge in enumerate(layer.edges)]
         banks = replace(edges[0].target, index=layer.index - 1)
         bias = _bias_list(layer.bias, banks.out_shape, layer.spiking, where)
-        scale = 1 if layer.spiking else timesteps
+        scale = 1 if layer.spiking or binary else timesteps     # rate: the output adds T biases
         lp = LayerPlan(layer.index - 1, banks, layer.spiking, layer.neurons, width, bounds[layer.index - 1], bias,
                        signed_bits_for(max(abs(b) for b in bias) * scale))
         if layer.spiking:
             lp.threshold = int(layer.threshold)
+        if layer.spiking and not binary:                      # radix has no TRE
             lp.tre_charge = int(layer.tre_charge)
             lp.tre_quotient, lp.tre_remainder = tre_counter_constants(lp.tre_charge, timesteps)
         plan.layers.append(GraphLayerPlan(layer.index, lp, edges, layer.fed_by_input))

@@ -79,15 +79,19 @@ class EccGraphSnn(wiring.Component):
         """The input stream's member."""
         return "pixels"
 
-    def _engine(self, edge: EdgePlan, width: int, value_shape) -> IntegrationEngine:
-        return IntegrationEngine(target=edge.target, value_shape=value_shape, weight_bits=self.plan.weight_bits,
-                                 width=width, lanes=self.plan.lanes, interval=1, name=edge.name)
+    def _engine(self, edge: EdgePlan, width: int, value_shape, shift) -> IntegrationEngine:
+        """An edge's walker and lanes; binary coding: a spike of step t adds its weight << (T - t)."""
+        plan = self.plan
+        max_shift = plan.timesteps - 1 if shift is not None and edge.source.kind != INPUT else 0
+        return IntegrationEngine(target=edge.target, value_shape=value_shape, weight_bits=plan.weight_bits,
+                                 width=width, lanes=plan.lanes, interval=1, max_shift=max_shift,
+                                 shift=shift if max_shift else None, name=edge.name)
 
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
         lanes, T = plan.lanes, plan.timesteps
-        step = StepCounter(timesteps=T, binary=False)
+        step = StepCounter(timesteps=T, binary=plan.binary)
         pixel = self.pixels.payload.shape()
 
         engines: dict[str, IntegrationEngine] = {}
@@ -97,7 +101,7 @@ class EccGraphSnn(wiring.Component):
             for edge in layer.edges:
                 from_input = edge.source.kind == INPUT
                 engine = self._engine(edge, plan.current_width if from_input else lp.membrane_width,
-                                      pixel if from_input else unsigned(1))
+                                      pixel if from_input else unsigned(1), step.shift)
                 engine.add_to(m)
                 engines[edge.name] = engine
             layer_banks[layer.number] = MembraneBanks(target=lp.target, width=lp.membrane_width, lanes=lanes)
@@ -109,9 +113,10 @@ class EccGraphSnn(wiring.Component):
         stages = {}
         for layer in plan.spiking:
             lp = layer.layer
-            stage = FireStage(layer=lp, lanes=lanes, timesteps=T, binary=False, tre_mode=plan.tre_mode, interval=1,
-                              current_width=plan.current_width if layer.fed_by_input else None, walker=None,
-                              shift=None, event_layout=source_event_layout(lp.target.out_shape), rewind=True,
+            stage = FireStage(layer=lp, lanes=lanes, timesteps=T, binary=plan.binary, tre_mode=plan.tre_mode,
+                              interval=1, current_width=plan.current_width if layer.fed_by_input else None,
+                              walker=None, shift=step.shift,
+                              event_layout=source_event_layout(lp.target.out_shape), rewind=True,
                               buffer_name=f"spikes{layer.number}")
             stage.add_to(m)
             stages[layer.number] = stage
@@ -165,11 +170,12 @@ class EccGraphSnn(wiring.Component):
         input_engine = engines[plan.input_edge.name]
         feed = InputFeed(source=self.pixels, walker=input_engine.walker, input_shape=plan.input_shape, events=False)
         output = plan.output
-        readout = Readout(layer=output.layer, lanes=lanes, bias_scale=T, banks=layer_banks[output.number],
+        readout = Readout(layer=output.layer, lanes=lanes, bias_scale=1 if plan.binary else T,
+                          banks=layer_banks[output.number],
                           result=self.result)
         controller = GraphController(step=step, clear_depth=plan.clear_depth, tre_mode=plan.tre_mode,
-                                     load_busy=input_engine.busy, sources=sources, stages=list(stages.values()),
-                                     feed=feed, readout=readout)
+                                     binary=plan.binary, load_busy=input_engine.busy, sources=sources,
+                                     stages=list(stages.values()), feed=feed, readout=readout)
         for unit in pools.values():
             m.d.comb += [unit.clear_en.eq(controller.clearing), unit.clear_addr.eq(controller.clear_addr)]
 

@@ -55,13 +55,19 @@ def _graph_expected(params, x_q: np.ndarray, lanes: int, timesteps: int) -> Expe
     from ecc_hw.graph.cycle_model import cycles_per_image
     from ecc_hw.graph.golden import run_graph
     from ecc_hw.graph.network import LAYER, MAX_POOL, Source
+    from ecc_hw.graph.radix import run_radix_graph
+    from ecc_hw.variants import Coding, Method
 
     graph = params.graph
     rows = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
-    ref = run_graph(graph, rows, timesteps, params.tre_mode, record_spikes=True)
+    binary = Method(params.method).coding is Coding.BINARY
+    if binary:
+        ref = run_radix_graph(graph, rows, timesteps, record_spikes=True)
+    else:
+        ref = run_graph(graph, rows, timesteps, params.tre_mode, record_spikes=True)
     sources = ([Source(LAYER, layer.index) for layer in graph.spiking_layers]
                + [Source(MAX_POOL, node.index) for node in graph.network.max_pools])
-    cycles = cycles_per_image(graph, ref.spikes, rows, lanes, timesteps)
+    cycles = cycles_per_image(graph, ref.spikes, rows, lanes, timesteps, binary)
     return Expected([ref.spikes[source].copy() for source in sources], ref.output_membrane.copy(),
                     ref.predictions.copy(), np.asarray(cycles, dtype=np.int64))
 

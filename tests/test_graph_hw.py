@@ -187,12 +187,6 @@ def test_bad_hardware_options_are_refused(change, fragment):
         make_graph_plan(params, options["lanes"], options["timesteps"], options["memory"])
 
 
-def test_radix_graphs_are_refused_until_built():
-    params, _ = fixture("mlp_legacy", 4)
-    with pytest.raises(HardwareError, match="radix"):
-        make_graph_plan(replace(params, method="radix"), 4, 4)
-
-
 def test_grouped_edges_walk_only_their_groups_and_report_lane_utilisation():
     params, _ = fixture("depthwise_legacy", 4)
     plan = make_graph_plan(params, 4, 4)
@@ -263,3 +257,32 @@ def test_generate_and_verify_commands_take_a_graph_folder(tmp_path, capsys, sim_
     assert status in (None, 0)
     out = capsys.readouterr().out
     assert "icarus: 2 images, P=4, T=4: 0 spike, 0 prediction, 0 membrane, 0 cycle mismatches" in out
+
+
+def test_radix_on_the_fashion_qcfs_resnet_on_verilator(bench_cache):
+    """Binary coding (radix, T = 4 bits) on a graph: each source fires its T bits before its consumers, every
+    spike of step t weighs 2^(T - t) in its edges' lanes, the output bias enters once."""
+    from ecc_hw.graph.radix import quantise_radix_graph
+
+    network = convert_graph(FASHION / "resnet_qcfs16.onnx")
+    calibration = np.load(FASHION / "fashion_calib.npz")["x"].astype(np.float64)
+    params = GraphParams(quantise_radix_graph(network, calibrate(network, calibration), 8, 8, 4), method="radix",
+                         timesteps=4)
+    rows = params.graph.quantise_input(np.load(FASHION / "fashion_test.npz")["x"][:2].astype(np.float64))
+    bench = bench_cache.get(params, "verilator", 8, 4, "fashion-resnet_qcfs16-radix")
+    assert_verified(verify(params, rows, "verilator", 8, 4, STIMULUS, bench=bench))
+
+
+def test_radix_graphs_with_max_pools_and_another_t_are_refused():
+    from ecc_hw.graph.radix import quantise_radix_graph
+
+    x = np.load(GRAPH_FIXTURES / "maxpool_legacy.npz")["x"].astype(np.float64)
+    network = convert_graph(GRAPH_FIXTURES / "maxpool_legacy.onnx")
+    params = GraphParams(quantise_radix_graph(network, calibrate(network, x), 8, 8, 3), method="radix", timesteps=3)
+    with pytest.raises(HardwareError, match="max-pool nodes are not supported"):
+        make_graph_plan(params, 4, 3)
+    resnet = convert_graph(GRAPH_FIXTURES / "resnet_legacy.onnx")
+    x = np.load(GRAPH_FIXTURES / "resnet_legacy.npz")["x"].astype(np.float64)
+    params = GraphParams(quantise_radix_graph(resnet, calibrate(resnet, x), 8, 8, 3), method="radix", timesteps=3)
+    with pytest.raises(HardwareError, match="built for T=3, got T=5"):
+        make_graph_plan(params, 4, 5)

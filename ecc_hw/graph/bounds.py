@@ -11,14 +11,15 @@ from .network import INPUT
 from .quantise import IntegerGraph, IntegerLayer
 
 
-def edge_sums(layer: IntegerLayer, input_largest: int, sources=None) -> np.ndarray:
+def edge_sums(layer: IntegerLayer, input_largest: int, sources=None, levels: int = 1) -> np.ndarray:
     """sum_e sum_j |Wq_e(i, j)| m_src(e) per neuron i over the composed maps, m = ``input_largest`` for the
-    network input and 1 otherwise; only the edges whose source kind is in ``sources`` when given."""
+    network input and ``levels`` (a spike: 1) otherwise; only the edges whose source kind is in ``sources``
+    when given."""
     total = np.zeros(layer.neurons)
     for edge in layer.edges:
         if sources is not None and edge.source.kind not in sources:
             continue
-        largest = input_largest if edge.source.kind == INPUT else 1
+        largest = input_largest if edge.source.kind == INPUT else levels
         ones = np.full((1, int(np.prod(edge.geometry.input_shape))), float(largest))
         total = total + EdgeMap(edge.geometry, np.abs(edge.weight).astype(np.float64)).apply(ones)[0]
     return total
@@ -44,3 +45,15 @@ def input_current_bound(graph: IntegerGraph, layer: IntegerLayer) -> int:
     """The largest |sum of layer's input edges| over its neurons, inputs up to u: the width of a constant
     current."""
     return int(np.rint(edge_sums(layer, graph.input_full_scale, sources=(INPUT,)).max(initial=0)))
+
+
+def radix_membrane_bounds(graph: IntegerGraph, timesteps: int) -> list[int]:
+    """|V_n| per layer for binary (radix) coding: sum_e sum_j |Wq_e(i, j)| m_src(e) + |bq_n,i| with m = u for the
+    input and 2^T - 1 (the largest weighted input sum_t 2^(T-t) s(t)) otherwise; compare-and-subtract moves V
+    towards 0 without crossing it (``ecc_hw.graph.radix``)."""
+    levels = (1 << timesteps) - 1
+    bounds = []
+    for layer in graph.layers:
+        total = np.abs(layer.bias).astype(np.float64) + edge_sums(layer, graph.input_full_scale, levels=levels)
+        bounds.append(int(np.rint(total).max(initial=0)))
+    return bounds

@@ -148,10 +148,12 @@ def _pool_pass(start: int, events: np.ndarray, counts_before: np.ndarray, maxima
     return (last_end if len(events) else start), np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
-def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int) -> np.ndarray:
+def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int,
+                     binary: bool = False) -> np.ndarray:
     """Exact cycles of one inference per image (module docstring). ``spikes``: the golden model's traces
     (``GraphResult.spikes``: every spiking layer and max-pool node, (T, B, neurons)); ``x_q``: the
-    quantised input rows (B, C * H * W) channel-major."""
+    quantised input rows (B, C * H * W) channel-major. ``binary``: radix coding, whose sources fire their T
+    bits one source after another (the same phases, in the order source, then step)."""
     tables = _Tables(graph, lanes)
     network = graph.network
     images = np.asarray(x_q, dtype=np.int64).reshape(len(x_q), -1)
@@ -162,56 +164,57 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
         counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64) for node in network.max_pools}
         maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
         pool_made = {}
-        for t in range(timesteps):
-            for source in network.schedule():
-                consumers = tables.consumers.get(source, [])
-                if source.kind == LAYER:
-                    order = tables.orders[source]
-                    fired = order[spikes[source][t, b, order]]
-                    offered = None
-                    start = cycle
-                    words = layer_sweep_words(tables.shapes[source], lanes)
-                    after_sweep = start + words + FIRE_OVERHEAD
-                    first = 0
-                    if consumers and consumers[0][0] == "edge":
-                        offered_at = start + OVERLAP_LATENCY + tables.words[source][fired]
-                        cycle = overlapped_integration_end(after_sweep, offered_at, consumers[0][1][fired])
-                        first = 1
+        schedule = network.schedule()
+        order = ([(t, source) for source in schedule for t in range(timesteps)] if binary
+                 else [(t, source) for t in range(timesteps) for source in schedule])
+        for t, source in order:
+            consumers = tables.consumers.get(source, [])
+            if source.kind == LAYER:
+                order = tables.orders[source]
+                fired = order[spikes[source][t, b, order]]
+                offered = None
+                start = cycle
+                words = layer_sweep_words(tables.shapes[source], lanes)
+                after_sweep = start + words + FIRE_OVERHEAD
+                first = 0
+                if consumers and consumers[0][0] == "edge":
+                    offered_at = start + OVERLAP_LATENCY + tables.words[source][fired]
+                    cycle = overlapped_integration_end(after_sweep, offered_at, consumers[0][1][fired])
+                    first = 1
+                else:
+                    cycle = after_sweep - 1
+            else:   # the first consumer (an edge) took the pool's spikes during the pass
+                fired, made_at = pool_made[source.index, t]
+                offered = made_at + BUFFER_REPLAY_LATENCY
+                first = 1 if consumers and consumers[0][0] == "edge" else 0
+            for k in range(first, len(consumers)):
+                kind, what = consumers[k]
+                rewound = k > 0
+                phase_start = cycle + 1
+                if rewound:
+                    start, available = cycle + REWIND_LATENCY, None
+                else:   # the first consumer: a pool's words as they were made, a layer's at once
+                    start, available = phase_start, offered
+                if len(fired) == 0:
+                    cycle = phase_start
+                elif kind == "edge":
+                    if available is None:
+                        cycle = integration_end(start, what[fired])
                     else:
-                        cycle = after_sweep - 1
-                else:   # the first consumer (an edge) took the pool's spikes during the pass
-                    fired, made_at = pool_made[source.index]
-                    offered = made_at + BUFFER_REPLAY_LATENCY
-                    first = 1 if consumers and consumers[0][0] == "edge" else 0
-                for k in range(first, len(consumers)):
-                    kind, what = consumers[k]
-                    rewound = k > 0
-                    phase_start = cycle + 1
-                    if rewound:
-                        start, available = cycle + REWIND_LATENCY, None
-                    else:   # the first consumer: a pool's words as they were made, a layer's at once
-                        start, available = phase_start, offered
-                    if len(fired) == 0:
-                        cycle = phase_start
-                    elif kind == "edge":
-                        if available is None:
-                            cycle = integration_end(start, what[fired])
-                        else:
-                            cycle = overlapped_integration_end(phase_start, np.maximum(available, phase_start),
-                                                               what[fired])
-                    else:
-                        node = what
-                        cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
-                                                        tables.windows[node.index])
-                        pool_made[node.index] = (made, times)
-                        takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
-                        if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
-                            offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
-                            cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made])
-                for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
-                    if node.source == source and node.index not in pool_made:
-                        pool_made[node.index] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-            pool_made = {}
+                        cycle = overlapped_integration_end(phase_start, np.maximum(available, phase_start),
+                                                           what[fired])
+                else:
+                    node = what
+                    cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
+                                                    tables.windows[node.index])
+                    pool_made[node.index, t] = (made, times)
+                    takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
+                    if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
+                        offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
+                        cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made])
+            for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
+                if node.source == source and (node.index, t) not in pool_made:
+                    pool_made[node.index, t] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * classes + CLASS_WORDS
     return out
 
