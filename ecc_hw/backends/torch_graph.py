@@ -184,10 +184,10 @@ def max_pool_bits(node, spikes):
     return bits
 
 
-def run_radix_graph(graph, x_q: np.ndarray, timesteps: int, record_spikes: bool, backend, chunk: int) -> GraphResult:
-    """``ecc_hw.graph.radix.run_radix_graph`` on the torch ``backend``: int64 membranes, float64 maps."""
-    from ..graph.radix import membrane_bound
-    from ..graph.simulate import fan_outs_by_source
+def run_radix_graph(graph, x_q: np.ndarray, timesteps: int, record_spikes: bool, backend, chunk: int,
+                    fan_outs: dict, bounds: list) -> GraphResult:
+    """``ecc_hw.graph.radix.run_radix_graph`` on the torch ``backend`` (chunks of ``chunk`` images, the
+    ``fan_outs`` per source and membrane ``bounds`` per layer it computed): int64 membranes, float64 maps."""
     from .torch_device import device_of
 
     torch = torch_module()
@@ -196,9 +196,8 @@ def run_radix_graph(graph, x_q: np.ndarray, timesteps: int, record_spikes: bool,
     parts = []
     with exact_mode(backend):
         maps = [[TorchMap.of_edge(edge.edge_map(), device) for edge in layer.edges] for layer in graph.layers]
-        fan_outs = {source: tensor(value, device, np.int64)
-                    for source, value in fan_outs_by_source(graph.layers).items()}
-        bounds = [tensor(membrane_bound(graph, layer, timesteps), device, np.int64) for layer in graph.layers]
+        fan_outs = {source: tensor(value, device, np.int64) for source, value in fan_outs.items()}
+        bounds = [tensor(bound, device, np.int64) for bound in bounds]
         for start in range(0, len(x_q), chunk):
             rows = tensor(x_q[start:start + chunk], device, np.int64)
             batch = len(rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import is_torch
 from ..arithmetic import current_normalised, float_tre_charges, normalised_input
 from ..variants import TreMode
 from .calibrate import GraphLambdas
@@ -39,5 +40,9 @@ def run_float_graph(network: GraphNetwork, lambdas: GraphLambdas, x: np.ndarray,
     charges, initial = float_tre_charges(TreMode(tre_mode), eta * kappa, timesteps)
     layers = [_sim_layer(layer, lambdas, kappa, charges, initial) for layer in network.layers]
     rows = normalised_input(network.input.channel_major(x), lambdas.input, lambdas.input_signed)
+    if is_torch(backend):
+        from ..backends import torch_graph
+        return torch_graph.simulate_graph(network, layers, rows, timesteps, fan_outs_by_source(network.layers), False,
+                                          record_spikes, backend)
     return simulate_graph(network, layers, rows, timesteps, fan_outs_by_source(network.layers), exact=False,
-                          record_spikes=record_spikes, backend=backend)
+                          record_spikes=record_spikes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arithmetic import integer_tre_charges
+from ..backends import is_torch
 from ..linear import EXACT_FLOAT32, EXACT_FLOAT64
 from ..variants import TreMode
 from .edge_map import EdgeMap
@@ -86,5 +87,9 @@ def run_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, tre_mode: Tr
     x_q = np.asarray(x_q, dtype=np.int64)
     input_largest = max(graph.input_full_scale, int(np.abs(x_q).max(initial=0)))
     layers = [_sim_layer(graph, layer, timesteps, TreMode(tre_mode), input_largest) for layer in graph.layers]
+    if is_torch(backend):
+        from ..backends import torch_graph
+        return torch_graph.simulate_graph(graph.network, layers, x_q, timesteps, source_fan_outs(graph), True,
+                                          record_spikes, backend, workers)
     return simulate_graph(graph.network, layers, x_q, timesteps, source_fan_outs(graph), exact=True,
-                          record_spikes=record_spikes, workers=workers, backend=backend)
+                          record_spikes=record_spikes, workers=workers)

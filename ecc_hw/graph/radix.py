@@ -197,11 +197,11 @@ def run_radix_graph(graph: IntegerGraph, x_q: np.ndarray, timesteps: int, record
     (``ecc_hw.backends``) gives the same integers."""
     check_radix_timesteps(timesteps)
     x_q = np.asarray(x_q, dtype=np.int64)
-    if is_torch(backend):
-        from ..backends import torch_graph
-        return torch_graph.run_radix_graph(graph, x_q, timesteps, record_spikes, backend, CHUNK)
     fan_outs = fan_outs_by_source(graph.layers)
     bounds = [membrane_bound(graph, layer, timesteps) for layer in graph.layers]
+    if is_torch(backend):
+        from ..backends import torch_graph
+        return torch_graph.run_radix_graph(graph, x_q, timesteps, record_spikes, backend, CHUNK, fan_outs, bounds)
     parts = [_run_chunk(graph, x_q[start:start + CHUNK], timesteps, fan_outs, bounds, record_spikes)
              for start in range(0, len(x_q), CHUNK)]
     spikes = None

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..backends import is_torch
 from ..if_network import batch_chunk, default_workers
 from ..linear import EXACT_FLOAT32
 from .edge_map import EdgeMap
@@ -199,17 +198,13 @@ def _run_chunk(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, 
 
 def simulate_graph(network: GraphNetwork, layers: list[SimLayer], rows: np.ndarray, timesteps: int,
                    fan_outs: dict[Source, np.ndarray], exact: bool, record_spikes: bool = False,
-                   workers: int | None = None, backend=None) -> GraphResult:
+                   workers: int | None = None) -> GraphResult:
     """Run ``layers`` (1..N, in the network's numbering) on input rows (B, C * H * W) channel-major for
     T = ``timesteps`` (>= 1); ``exact``: integer currents and membranes (int64 results), else float64.
 
     Chunks of images run on ``workers`` threads (default: every CPU, as ``ecc_hw.golden.run``); every
-    chunk is computed as if alone, so the integer results do not depend on ``workers``. A torch ``backend``
-    (``ecc_hw.backends``) runs the same dynamics in PyTorch, bit-exact when ``exact``."""
-    if is_torch(backend):
-        from ..backends import torch_graph
-        return torch_graph.simulate_graph(network, layers, rows, timesteps, fan_outs, exact, record_spikes, backend,
-                                          workers)
+    chunk is computed as if alone, so the integer results do not depend on ``workers``. Its twin on the
+    torch backend is ``ecc_hw.backends.torch_graph.simulate_graph``."""
     workers = default_workers() if workers is None else max(1, int(workers))
     widest = max([layer.bias.size for layer in layers] + [pool.neurons for pool in network.max_pools])
     chunk = max(1, min(batch_chunk(timesteps, widest), -(-len(rows) // workers)))
