@@ -75,7 +75,7 @@ def test_graph_prediction_counts_lane_units_per_edge_and_the_max_pool_memories(m
     assert prediction["bram"] == sum(m["count"] * blocks_for(ECP, m["depth"], m["width"])
                                      for m in prediction["memories"])
     assert prediction["bram_bits"] == plan.memory_bits() + 256 * 8     # 14 x 14 pixels: a 256-byte buffer
-    assert prediction["lut"] == 2200 + 200 * plan.lane_units
+    assert prediction["lut"] == 2200 + 200 * plan.lane_units + 570 * len(plan.pools)
     # the design's max-pool memories must map to block RAM (Yosys ram_style and the report's check)
     assert {"counts", "maxima"} <= set(BLOCK_RAM_NAMES)
     for name in ("top.top.ecc.pool1.counts", "top.top.ecc.pool2.maxima", "top.top.ecc.lane2e1_3.weights",
