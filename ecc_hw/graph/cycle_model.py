@@ -148,6 +148,37 @@ def _pool_pass(start: int, events: np.ndarray, counts_before: np.ndarray, maxima
     return (last_end if len(events) else start), np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
+def _radix_pool_pass(start: int, events: np.ndarray, tied: list, windows):
+    """One max-pool pass of binary coding (5.4: a pool neuron fires when a cell still tied for its maximum
+    fires; the tied cells that did not fire drop out): ``tied`` (a set of cells per pool neuron) is updated in
+    place; returns what ``_pool_pass`` returns."""
+    cycle, emitted, times, survivors = start, [], [], {}
+    for i in events:
+        cells = windows[i]
+        for j, p in enumerate(cells):
+            if i not in tied[p]:
+                continue
+            if p not in survivors:
+                survivors[p] = set()
+                emitted.append(p)
+                times.append(cycle + POOL_SPIKE_LATENCY + j)
+            survivors[p].add(i)
+        cycle += 1 + len(cells)
+    for p, cells in survivors.items():
+        tied[p] = cells
+    end = cycle + POOL_DRAIN if len(events) else start
+    return end, np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
+
+
+def _initial_tied(node: MaxPoolNode, windows) -> list:
+    """Every pool neuron's non-padding window cells (all tied at the start of an image)."""
+    tied = [set() for _ in range(node.neurons)]
+    for cell, pools in enumerate(windows):
+        for p in pools:
+            tied[p].add(cell)
+    return tied
+
+
 def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int,
                      binary: bool = False) -> np.ndarray:
     """Exact cycles of one inference per image (module docstring). ``spikes``: the golden model's traces
@@ -163,6 +194,7 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
         cycle = integration_end(tables.clear_cycles, np.where(image != 0, tables.input_walks, 0))
         counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64) for node in network.max_pools}
         maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
+        tied = {node.index: _initial_tied(node, tables.windows[node.index]) for node in network.max_pools}
         pool_made = {}
         schedule = network.schedule()
         order = ([(t, source) for source in schedule for t in range(timesteps)] if binary
@@ -205,8 +237,12 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                                                            what[fired])
                 else:
                     node = what
-                    cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
-                                                    tables.windows[node.index])
+                    if binary:
+                        cycle, made, times = _radix_pool_pass(start, fired, tied[node.index],
+                                                              tables.windows[node.index])
+                    else:
+                        cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
+                                                        tables.windows[node.index])
                     pool_made[node.index, t] = (made, times)
                     takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
                     if takers and takers[0][0] == "edge" and len(made):    # alongside the pass

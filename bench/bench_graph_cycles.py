@@ -2,7 +2,7 @@
 Fashion-MNIST models (the table of docs/graph_hardware.md): the exact cycle model (``ecc_hw.graph.cycle_model``,
 which the benches check against the simulated design) on the first N test images.
 
-    .venv/bin/python tools/measure_graph_hw.py [--images 20] [--timesteps 32] [--lanes 1,2,4,8]
+    .venv/bin/python bench/bench_graph_cycles.py [--images 20] [--timesteps 32] [--lanes 1,2,4,8]  (make bench)
 """
 from __future__ import annotations
 
