@@ -64,6 +64,13 @@ board: setup
 	$(BIN)/ecc-hw evaluate $(OUT)/qcfs16_radix --data ecc_hw/data/mnist_test.npz --timesteps 4 --json $(OUT)/board/radix_evaluate.json
 	for p in 4 8 16; do $(BIN)/ecc-hw build $(OUT)/qcfs16_radix --board ulx3s-85f --lanes $$p -o $(OUT)/board/radix-ulx3s-85f-p$$p || exit 1; done
 	$(BIN)/ecc-hw build $(OUT)/qcfs16_radix --board icebreaker --lanes 1 -o $(OUT)/board/radix-icebreaker-p1
+	for net in resnet maxpool; do \
+	  $(BIN)/ecc-hw convert ecc_hw/data/fashion/$$net.onnx --calib ecc_hw/data/fashion/fashion_calib.npz --timesteps 32 \
+	    -o $(OUT)/fashion_$${net}_t32 || exit 1; \
+	  $(BIN)/ecc-hw evaluate $(OUT)/fashion_$${net}_t32 --data ecc_hw/data/fashion/fashion_test.npz --timesteps 32 \
+	    --json $(OUT)/board/fashion_$${net}_evaluate.json || exit 1; done
+	$(BIN)/ecc-hw build $(OUT)/fashion_resnet_t32 --board ulx3s-85f --lanes 8 --seed 2 -o $(OUT)/board/fashion-resnet-ulx3s-85f-p8
+	$(BIN)/ecc-hw build $(OUT)/fashion_maxpool_t32 --board ulx3s-85f --lanes 8 -o $(OUT)/board/fashion-maxpool-ulx3s-85f-p8
 
 clean:
 	rm -rf $(OUT) build sim_build .pytest_cache .hypothesis
