@@ -1,4 +1,4 @@
-"""Max-pool unit: a max-pool node over a spiking source layer, event by event (rate coding)."""
+"""Max-pool unit: a max-pool node over a spiking source layer, event by event (rate or binary coding)."""
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
@@ -36,6 +36,21 @@ def pool_axis_table(size: int, out_size: int, kernel: int, stride: int, dilation
     return AxisTable([len(r) for r in reach], entries, stride_entries)
 
 
+def pool_axis_offsets(table: AxisTable, size: int, kernel: int, stride: int, dilation: int, pad_before: int,
+                      scale: int) -> list[int]:
+    """The window offset k * scale of every entry of ``table`` (``pool_axis_table``'s): source coordinate y
+    is cell k of its reachable pool coordinate p's window, ``y = p * stride - pad_before + k * dilation``;
+    padding entries 0."""
+    offsets = []
+    for y in range(size):
+        row = table.entries[y * table.stride:(y + 1) * table.stride]
+        for n, (_, p) in enumerate(row):
+            k, rest = divmod(y - p * stride + pad_before, dilation)
+            assert n >= table.counts[y] or (rest == 0 and 0 <= k < kernel), (y, p)
+            offsets.append(k * scale if n < table.counts[y] else 0)
+    return offsets
+
+
 def _check_tuple(name: str, values, length: int, minimum: int) -> tuple[int, ...]:
     values = check_ints(OWNER, name, values)
     if len(values) != length:
@@ -53,7 +68,7 @@ def _pack(entries, low_bits: int) -> list[int]:
 class MaxPoolUnit(wiring.Component):
     """A max-pool node p over a spiking source layer, updated by the source's spike events.
 
-    Rate coding only (no radix): the node keeps D_i(t), the spike count of source neuron i up to step
+    Rate coding (the default): the node keeps D_i(t), the spike count of source neuron i up to step
     t, and D_p(t), the maximum of D_i(t) over the non-padding cells of p's window; p spikes at step t
     when D_p(t) > D_p(t-1) (by exactly 1, as each count grows by at most 1 per step). Per source spike
     (c, y, x): count = count + 1; then for every pool neuron p whose window holds (c, y, x) as a
@@ -62,10 +77,27 @@ class MaxPoolUnit(wiring.Component):
     max[p] = count and p spikes. A pool neuron spikes at most once per step however many of its
     cells spike, as long as every source neuron spikes at most once per step.
 
-    Memories (registered read ports, not transparent, power-of-two depths): the counts of the
-    C * H * W source neurons and the maxima of the C * Ho * Wo pool neurons, both channel-major
-    ((c * H + y) * W + x and (c * Ho + py) * Wo + px), ``bits_for(T)`` bits wide. After elaboration
-    they are the attributes ``count_memory`` and ``max_memory`` (for tests).
+    Binary (radix) coding (``binary=True``, docs/arithmetic.md 5.4, ``ecc_hw.graph.radix``): a spike at
+    step t weighs 2^(T-t), MSB first; D_i(t) = 2 D_i(t-1) + s_i(t), D_p(t) the window maximum of D_i(t)
+    and s_p(t) = D_p(t) - 2 D_p(t-1): p spikes at step t exactly when a cell of its tied set (the cells
+    with D_i(t-1) = D_p(t-1); initially every cell) fires at t; then the tied cells that do not fire at
+    t leave the set, and when p does not fire the set stays. Per pool neuron the unit keeps one word
+    (``state_layout``): ``tied`` and ``survivors``, masks of kh * kw bits (bit ky * kw + kx for window
+    cell (ky, kx), padding cells included: they never fire) and ``fired_at``, the last step p spiked
+    (0: not yet). The tied set is all ones while fired_at = 0, ``survivors`` once step fired_at is over,
+    and during step fired_at itself ``tied`` is the set before the step and ``survivors`` its cells that
+    fired so far. Per source spike at step t, for every reachable p (the same walk as rate coding, with
+    the cell's window offset j from a ROM table per axis): if fired_at = t, ``survivors |= bit j`` when
+    ``tied[j]`` (p already spiked this step); else with cur = (survivors if fired_at else all ones), when
+    cur[j] p spikes and the word becomes (tied = cur, survivors = bit j, fired_at = t), otherwise it stays.
+    There is no count memory (``count_memory`` is None).
+
+    Memories (registered read ports, not transparent, power-of-two depths): rate coding, the counts
+    of the C * H * W source neurons and the maxima of the C * Ho * Wo pool neurons, both channel-major
+    ((c * H + y) * W + x and (c * Ho + py) * Wo + px), ``bits_for(T)`` bits wide, after elaboration the
+    attributes ``count_memory`` and ``max_memory`` (for tests); binary coding, the C * Ho * Wo pool
+    words (``state_layout``, channel-major), the attribute ``max_memory`` (``count_memory`` None). An
+    all-zero word is a fresh pool neuron in both codes, so the memories start cleared.
 
     Members
     -------
@@ -73,6 +105,11 @@ class MaxPoolUnit(wiring.Component):
         One source spike (c, y, x) per handshake (``rtl_gen.walker.event_layout`` of a target whose
         ``in_shape`` is (C, H, W), value shape ``unsigned(1)``: a spike buffer drives it). ``value`` is
         ignored: every event is a spike. ``ready`` is high whenever the unit is idle.
+    t : In(range(T + 1)), binary coding only
+        The step 1..T of the events being offered, sampled with each accepted event (it may change as
+        soon as the step's last event is accepted, its pool updates still in flight). All events of step
+        t come before any of step t + 1, steps in order 1..T per image, each source neuron at most once
+        per step (any order within a step); the clear sweep separates images.
     spikes : Out(stream.Signature(spike_word_layout(ceil(C / P), Ho, Wo, P), always_ready=True))
         One word per pool spike, at most one per cycle: group c // P, pool row, pool column and
         mask ``1 << (c % P)``.
@@ -80,23 +117,28 @@ class MaxPoolUnit(wiring.Component):
         Channel-major index of lane 0's neuron of ``spikes``, ``((group * P) * Ho + y) * Wo + x``
         (valid with ``spikes.valid``; lane l's neuron is ``neuron + l * Ho * Wo``).
     clear_en : In(1); clear_addr : In(clear_bits)
-        While ``clear_en``, count word ``clear_addr`` (if below C * H * W) and max word ``clear_addr``
-        (if below C * Ho * Wo) are written 0. ``clear_depth`` cycles with clear_addr = 0 ..
-        clear_depth - 1 clear both; no event may be in flight (``busy`` low, no handshake) meanwhile.
+        While ``clear_en``, count word ``clear_addr`` (if below C * H * W, rate coding) and max word
+        ``clear_addr`` (if below C * Ho * Wo) are written 0 (binary coding: fired_at 0, both masks all
+        ones). ``clear_depth`` cycles with clear_addr = 0 .. clear_depth - 1 clear everything (in binary
+        coding too the sweep is max(C * H * W, C * Ho * Wo) long, the words past C * Ho * Wo untouched);
+        no event may be in flight (``busy`` low, no handshake) meanwhile.
     busy : Out(1)
         An event is in flight: a read, compare or write of it is still to come.
 
-    Latency and throughput: an event accepted in cycle a (``valid & ready``) with F reachable pool
-    neurons p_0 .. p_{F-1} (F may be 0) reads its count in a (address from the payload), registers
-    the read data in a+1 (forwarding the new count of either of the two events ahead when it is the
-    same neuron) and writes count + 1 in a+2 (``COUNT_WRITE_LATENCY``). Pool neuron p_j's address is
-    computed in a+1+j, read from the maxima in a+2+j (``MAX_READ_LATENCY``), the read data registered
-    in a+3+j (forwarding the result of the compare two ahead when it is the same neuron: the previous
-    event's last compare writes in the cycle of this event's first read), compared with
-    the new count in a+4+j, where max[p_j] is written and p_j's spike word is on ``spikes``
-    (``SPIKE_LATENCY``). ``events.ready`` is low in a+1 .. a+F and high again in a+1+F: back-to-back
-    events cost exactly 1 + F cycles each. ``busy`` is high in a+1 .. a+3+F and, with no later event,
-    low from a+4+F (``BUSY_LATENCY`` + F) on.
+    Latency and throughput (both codes alike): an event accepted in cycle a (``valid & ready``) with F
+    reachable pool neurons p_0 .. p_{F-1} (F may be 0) reads its count in a (address from the payload),
+    registers the read data in a+1 (forwarding the new count of either of the two events ahead when it
+    is the same neuron) and writes count + 1 in a+2 (``COUNT_WRITE_LATENCY``; binary coding: these
+    stages only carry the event, for ``busy``). Pool neuron p_j's address (and window offset) is
+    computed in a+1+j, read from the pool memory in a+2+j (``MAX_READ_LATENCY``), the read data
+    registered in a+3+j (forwarding the result of the update two ahead when it is the same neuron: the
+    previous event's last update writes in the cycle of this event's first read), updated (rate: compared
+    with the new count) in a+4+j, where p_j's word is written and its spike word is on ``spikes``
+    (``SPIKE_LATENCY``). The update one ahead is of the same event (a distinct neuron), as the accept cycle
+    of an event issues no address and so leaves a bubble between two events' updates; three or more ahead
+    has written before this one's read. ``events.ready`` is low in a+1 .. a+F and high again in a+1+F:
+    back-to-back events cost exactly 1 + F cycles each. ``busy`` is high in a+1 .. a+3+F and, with no
+    later event, low from a+4+F (``BUSY_LATENCY`` + F) on.
 
     Parameters (keyword-only)
     ----------
@@ -110,9 +152,11 @@ class MaxPoolUnit(wiring.Component):
     lanes : int, a power of two
         P: pool channel c is lane c % P of group c // P in the spike words.
     timesteps : int, at least 1
-        T: the counts are ``bits_for(T)`` bits wide.
+        T: the counts are ``bits_for(T)`` bits wide (binary coding: ``fired_at`` and ``t``).
     clear_bits : int or None
         Width of ``clear_addr``, at least ``bits_for(clear_depth - 1)`` (the default).
+    binary : bool
+        Binary (radix) coding instead of rate coding (default False).
     """
 
     # The count read port is addressed in the accept cycle a itself (from the payload).
@@ -128,7 +172,10 @@ class MaxPoolUnit(wiring.Component):
     BUSY_LATENCY = 4
 
     def __init__(self, *, input_shape, output_shape, kernel, stride, padding, dilation, lanes: int,
-                 timesteps: int, clear_bits: int | None = None):
+                 timesteps: int, clear_bits: int | None = None, binary: bool = False):
+        if not isinstance(binary, bool):
+            raise ValueError(f"{OWNER}: binary must be a bool, not {binary!r}")
+        self.binary = binary
         self.input_shape = _check_tuple("input_shape", input_shape, 3, 1)
         self.output_shape = _check_tuple("output_shape", output_shape, 3, 1)
         self.kernel = _check_tuple("kernel", kernel, 2, 1)
@@ -167,18 +214,30 @@ class MaxPoolUnit(wiring.Component):
         self.event_layout = data.StructLayout({"c": bits_for(channels - 1), "y": bits_for(height - 1),
                                                "x": bits_for(width - 1), "value": unsigned(1)})
         self.spike_layout = spike_word_layout(self.groups, out_h, out_w, lanes)
-        super().__init__({
+        members = {
             "events": In(stream.Signature(self.event_layout)),
             "spikes": Out(stream.Signature(self.spike_layout, always_ready=True)),
             "neuron": Out(bits_for(self.pool_words - 1)),
             "clear_en": In(1),
             "clear_addr": In(unsigned(self.clear_bits)),
             "busy": Out(1),
-        })
+        }
+        self.state_layout = None
+        if binary:
+            cells = self.kernel[0] * self.kernel[1]
+            self.state_layout = data.StructLayout({"tied": unsigned(cells), "survivors": unsigned(cells),
+                                                   "fired_at": unsigned(bits_for(self.timesteps))})
+            self.row_offsets = pool_axis_offsets(self.rows, height, self.kernel[0], self.stride[0],
+                                                 self.dilation[0], top, self.kernel[1])
+            self.col_offsets = pool_axis_offsets(self.cols, width, self.kernel[1], self.stride[1],
+                                                 self.dilation[1], left, 1)
+            members["t"] = In(range(self.timesteps + 1))
+        super().__init__(members)
 
     @property
     def clear_depth(self) -> int:
-        """Cycles of the clear sweep: the deeper of the count and max memories' used words."""
+        """Cycles of the clear sweep: the deeper of the count and max memories' used words (binary
+        coding alike, though it has no count memory, so that the sweep does not depend on the code)."""
         return max(self.source_words, self.pool_words)
 
     def fan_out(self, y: int, x: int) -> int:
@@ -194,10 +253,17 @@ class MaxPoolUnit(wiring.Component):
         count_shape = unsigned(bits_for(self.timesteps))
         rows, cols = self.rows, self.cols
 
-        m.submodules.counts = counts = Memory(shape=count_shape, depth=pow2_depth(self.source_words), init=[])
-        m.submodules.maxima = maxima = Memory(shape=count_shape, depth=pow2_depth(self.pool_words), init=[])
-        self.count_memory, self.max_memory = counts, maxima
-        count_wr, count_rd = counts.write_port(), counts.read_port()
+        binary = self.binary
+        if binary:
+            word_shape = self.state_layout
+            m.submodules.pool_state = maxima = Memory(shape=word_shape, depth=pow2_depth(self.pool_words), init=[])
+            self.count_memory, self.max_memory = None, maxima
+        else:
+            word_shape = count_shape
+            m.submodules.counts = counts = Memory(shape=count_shape, depth=pow2_depth(self.source_words), init=[])
+            m.submodules.maxima = maxima = Memory(shape=count_shape, depth=pow2_depth(self.pool_words), init=[])
+            self.count_memory, self.max_memory = counts, maxima
+            count_wr, count_rd = counts.write_port(), counts.read_port()
         max_wr, max_rd = maxima.write_port(), maxima.read_port()
 
         row_low = bits_for(max(e[0] for e in rows.entries))
@@ -222,9 +288,11 @@ class MaxPoolUnit(wiring.Component):
         accept = Signal()
         m.d.comb += [self.events.ready.eq(~active), accept.eq(self.events.valid & ~active),
                      rc.addr.eq(payload.y), cc.addr.eq(payload.x)]
-        src_bits = bits_for(self.source_words - 1)
-        src = Signal(src_bits)
-        m.d.comb += [src.eq(payload.c * (height * width) + payload.y * width + payload.x), count_rd.addr.eq(src)]
+        if not binary:
+            src_bits = bits_for(self.source_words - 1)
+            src = Signal(src_bits)
+            m.d.comb += [src.eq(payload.c * (height * width) + payload.y * width + payload.x),
+                         count_rd.addr.eq(src)]
 
         pool_bits = bits_for(self.pool_words - 1)
         nrows = Signal.like(rc.data)
@@ -256,22 +324,41 @@ class MaxPoolUnit(wiring.Component):
                 n_base.eq((payload.c >> lane_bits) * (lanes * out_h * out_w)),
                 group.eq(payload.c >> lane_bits), lane.eq(payload.c & (lanes - 1)),
             ]
+        if binary:
+            cells = self.kernel[0] * self.kernel[1]
+            step = Signal(range(self.timesteps + 1))     # t of the event being walked
+            with m.If(accept):
+                m.d.sync += step.eq(self.t)
+            offset_shape = unsigned(bits_for(cells - 1))
+            m.submodules.row_offsets = row_offsets = Memory(
+                shape=offset_shape, depth=rom_depth(len(rows.entries)), init=self.row_offsets)
+            m.submodules.col_offsets = col_offsets = Memory(
+                shape=offset_shape, depth=rom_depth(len(cols.entries)), init=self.col_offsets)
+            ro = row_offsets.read_port(domain="comb")
+            co = col_offsets.read_port(domain="comb")
+            m.d.comb += [ro.addr.eq(row_addr), co.addr.eq(col_addr)]
 
         # count stages: c1 (a+1) read data, registered or forwarded; c2 (a+2) increment and write;
-        # c3 (a+3) the new count is in ``new`` (held for the compares of the event's pool neurons)
-        valid_c1, src_c1 = delayed(m, {"valid": accept, "src": src}, "c1")
-        valid_c2, src_c2 = delayed(m, {"valid": valid_c1, "src": src_c1}, "c2")
-        valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
-        count_c2 = Signal(count_shape)
-        new_c2 = Signal(count_shape)
-        new = Signal(count_shape)        # the count of the last event past c2
-        near_c1 = Signal()               # the event one ahead writes this count in c2 while this one is in c1
-        far_c1 = Signal()                # the event two ahead wrote it in this one's read cycle
-        m.d.comb += new_c2.eq(count_c2 + 1)
-        m.d.sync += [near_c1.eq(valid_c1 & (src_c1 == src)), far_c1.eq(valid_c2 & (src_c2 == src)),
-                     count_c2.eq(Mux(near_c1, new_c2, Mux(far_c1, new, count_rd.data)))]
-        with m.If(valid_c2):
-            m.d.sync += new.eq(new_c2)
+        # c3 (a+3) the new count is in ``new`` (held for the compares of the event's pool neurons).
+        # Binary coding: only the valid bits (``busy`` of an event with F = 0 to a+3, as in rate coding).
+        if binary:
+            valid_c1 = delayed(m, {"valid": accept}, "c1")[0]
+            valid_c2 = delayed(m, {"valid": valid_c1}, "c2")[0]
+            valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
+        else:
+            valid_c1, src_c1 = delayed(m, {"valid": accept, "src": src}, "c1")
+            valid_c2, src_c2 = delayed(m, {"valid": valid_c1, "src": src_c1}, "c2")
+            valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
+            count_c2 = Signal(count_shape)
+            new_c2 = Signal(count_shape)
+            new = Signal(count_shape)        # the count of the last event past c2
+            near_c1 = Signal()               # the event one ahead writes this count in c2 while this one is in c1
+            far_c1 = Signal()                # the event two ahead wrote it in this one's read cycle
+            m.d.comb += new_c2.eq(count_c2 + 1)
+            m.d.sync += [near_c1.eq(valid_c1 & (src_c1 == src)), far_c1.eq(valid_c2 & (src_c2 == src)),
+                         count_c2.eq(Mux(near_c1, new_c2, Mux(far_c1, new, count_rd.data)))]
+            with m.If(valid_c2):
+                m.d.sync += new.eq(new_c2)
 
         # max stages: m0 (a+2+j) read; m1 (a+3+j) read data, registered or forwarded; m2 (a+4+j)
         # compare, write and spike word
@@ -280,33 +367,62 @@ class MaxPoolUnit(wiring.Component):
         stage = {"valid": active, "maddr": (m_base + row_part + pool_col)[:pool_bits],
                  "neuron": (n_base + row_part + pool_col)[:pool_bits], "y": pool_row[:bits_for(out_h - 1)],
                  "x": pool_col[:bits_for(out_w - 1)], "group": group, "lane": lane}
+        if binary:
+            stage.update({"offset": (ro.data + co.data)[:len(ro.data)], "step": step})
         m0 = delayed(m, stage, "m0")
         m1 = delayed(m, dict(zip(stage, m0)), "m1")
         m2 = delayed(m, dict(zip(stage, m1)), "m2")
         valid_m0, maddr_m0 = m0[0], m0[1]
         valid_m1 = m1[0]
-        valid_m2, maddr_m2, neuron_m2, y_m2, x_m2, group_m2, lane_m2 = m2
-        old_m2 = Signal(count_shape)
-        result_m2 = Signal(count_shape)  # max[p] after the compare
-        result_m3 = Signal(count_shape)
-        # Only the compare two ahead can hit this one's neuron, writing it in this one's read cycle: the
-        # compare one ahead is of the same event (distinct neurons), as the accept cycle of an event
-        # issues no address and so leaves a bubble between two events' compares.
+        valid_m2, maddr_m2, neuron_m2, y_m2, x_m2, group_m2, lane_m2 = m2[:7]
+        old_m2 = Signal(word_shape)
+        result_m2 = Signal(word_shape)   # p's word after the update (rate: max[p] after the compare)
+        result_m3 = Signal(word_shape)
+        # Only the update two ahead can hit this one's neuron, writing it in this one's read cycle: the
+        # update one ahead is of the same event (distinct neurons), as the accept cycle of an event
+        # issues no address and so leaves a bubble between two events' updates.
         far_m1 = Signal()
-        higher = Signal()
-        m.d.comb += [max_rd.addr.eq(maddr_m0), higher.eq(valid_m2 & (new > old_m2)),
-                     result_m2.eq(Mux(higher, new, old_m2))]
-        m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
-                     old_m2.eq(Mux(far_m1, result_m3, max_rd.data)), result_m3.eq(result_m2)]
+        higher = Signal()                # p spikes
+        m.d.comb += max_rd.addr.eq(maddr_m0)
+        if binary:
+            offset_m2, step_m2 = m2[7:]
+            ones = Const((1 << cells) - 1, cells)
+            fresh = word_shape.const({"tied": (1 << cells) - 1, "survivors": (1 << cells) - 1, "fired_at": 0})
+            bit = Signal(cells)
+            cur = Signal(cells)          # the tied set before this step, unless p already spiked in it
+            same_step = Signal()
+            m.d.comb += [bit.eq(Const(1, cells) << offset_m2), same_step.eq(old_m2.fired_at == step_m2),
+                         cur.eq(Mux(old_m2.fired_at == 0, ones, old_m2.survivors)),
+                         higher.eq(valid_m2 & ~same_step & (cur & bit).any()),
+                         result_m2.eq(old_m2)]
+            with m.If(same_step):
+                with m.If((old_m2.tied & bit).any()):
+                    m.d.comb += result_m2.survivors.eq(old_m2.survivors | bit)
+            with m.Elif((cur & bit).any()):
+                m.d.comb += [result_m2.tied.eq(cur), result_m2.survivors.eq(bit),
+                             result_m2.fired_at.eq(step_m2)]
+            m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
+                         old_m2.eq(Mux(far_m1, result_m3.as_value(), max_rd.data.as_value())),
+                         result_m3.eq(result_m2)]
+            with m.If(self.clear_en):
+                m.d.comb += [max_wr.addr.eq(self.clear_addr),
+                             max_wr.data.eq(fresh),
+                             max_wr.en.eq(self.clear_addr < self.pool_words)]
+            with m.Else():
+                m.d.comb += [max_wr.addr.eq(maddr_m2), max_wr.data.eq(result_m2), max_wr.en.eq(valid_m2)]
+        else:
+            m.d.comb += [higher.eq(valid_m2 & (new > old_m2)), result_m2.eq(Mux(higher, new, old_m2))]
+            m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
+                         old_m2.eq(Mux(far_m1, result_m3, max_rd.data)), result_m3.eq(result_m2)]
 
-        with m.If(self.clear_en):
-            m.d.comb += [count_wr.addr.eq(self.clear_addr), count_wr.data.eq(0),
-                         count_wr.en.eq(self.clear_addr < self.source_words),
-                         max_wr.addr.eq(self.clear_addr), max_wr.data.eq(0),
-                         max_wr.en.eq(self.clear_addr < self.pool_words)]
-        with m.Else():
-            m.d.comb += [count_wr.addr.eq(src_c2), count_wr.data.eq(new_c2), count_wr.en.eq(valid_c2),
-                         max_wr.addr.eq(maddr_m2), max_wr.data.eq(new), max_wr.en.eq(higher)]
+            with m.If(self.clear_en):
+                m.d.comb += [count_wr.addr.eq(self.clear_addr), count_wr.data.eq(0),
+                             count_wr.en.eq(self.clear_addr < self.source_words),
+                             max_wr.addr.eq(self.clear_addr), max_wr.data.eq(0),
+                             max_wr.en.eq(self.clear_addr < self.pool_words)]
+            with m.Else():
+                m.d.comb += [count_wr.addr.eq(src_c2), count_wr.data.eq(new_c2), count_wr.en.eq(valid_c2),
+                             max_wr.addr.eq(maddr_m2), max_wr.data.eq(new), max_wr.en.eq(higher)]
 
         word = self.spikes.payload
         m.d.comb += [

@@ -1,15 +1,18 @@
 # amaranth: UnusedElaboratable=no
-"""MaxPoolUnit: the event-driven max-pool node against plain-loop references, its exact timing and its clear."""
+"""MaxPoolUnit: the event-driven max-pool node (rate and binary coding) against plain-loop references, its exact
+timing and its clear."""
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from amaranth.hdl import unsigned
 from amaranth.sim import Simulator
 
 from ecc_hw.graph.network import LAYER, MaxPoolNode, Source
 from ecc_hw.graph.pooling import max_pool
+from ecc_hw.graph.radix import max_pool_bits
 from ecc_hw.rtl_gen.max_pool_unit import MaxPoolUnit
 
 
@@ -79,6 +82,19 @@ def window(g, py, px):
     return cells
 
 
+def window_offsets(g, py, px):
+    """The window offsets ky * kw + kx of pool neuron (py, px)'s non-padding cells, by cell (y, x)."""
+    top, left = g.padding[0], g.padding[1]
+    offsets = {}
+    for i in range(g.kernel[0]):
+        for k in range(g.kernel[1]):
+            y = py * g.stride[0] - top + i * g.dilation[0]
+            x = px * g.stride[1] - left + k * g.dilation[1]
+            if 0 <= y < g.height and 0 <= x < g.width:
+                offsets[y, x] = i * g.kernel[1] + k
+    return offsets
+
+
 def reachable(g, c, y, x):
     """The pool neurons (c, py, px) whose window holds source cell (y, x), row-major."""
     return [(c, py, px) for py in range(g.out_h) for px in range(g.out_w) if (y, x) in window(g, py, px)]
@@ -116,6 +132,55 @@ def library_spikes(g, trains):
     return [{tuple(int(v) for v in np.unravel_index(n, shape)) for n in np.flatnonzero(row)} for row in grown]
 
 
+def pool_neurons(g):
+    return [(c, py, px) for c in range(g.channels) for py in range(g.out_h) for px in range(g.out_w)]
+
+
+def reference_binary_spikes(g, trains):
+    """Binary coding by the tied-set rule, by loops: per step the set of pool neurons that spike (a cell still
+    tied fires; then the tied cells that did not fire drop out), and per pool neuron its final tied set (window
+    offsets) and the last step (1..T, 0: none) it spiked."""
+    tied = {(c, py, px): set(window(g, py, px)) for c, py, px in pool_neurons(g)}
+    last = dict.fromkeys(tied, 0)
+    steps = []
+    for t in range(len(trains)):
+        fired = set()
+        for p in pool_neurons(g):
+            hit = {cell for cell in tied[p] if trains[t][p[0]][cell[0]][cell[1]]}
+            if hit:
+                fired.add(p)
+                tied[p], last[p] = hit, t + 1
+        steps.append(fired)
+    offsets = {p: {window_offsets(g, p[1], p[2])[cell] for cell in cells} for p, cells in tied.items()}
+    return steps, offsets, last
+
+
+def prefix_spikes(g, trains):
+    """The same from the MSB-first prefix maxima, by loops: s_p(t) = D_p(t) - 2 D_p(t-1) (5.4)."""
+    prefix = np.zeros(trains.shape[1:], dtype=np.int64)
+    maxima = dict.fromkeys(pool_neurons(g), 0)
+    steps = []
+    for t in range(len(trains)):
+        prefix = 2 * prefix + trains[t]
+        fired = set()
+        for c, py, px in pool_neurons(g):
+            best = max([int(prefix[c, y, x]) for y, x in window(g, py, px)], default=0)
+            bit = best - 2 * maxima[c, py, px]
+            assert bit in (0, 1)
+            if bit:
+                fired.add((c, py, px))
+            maxima[c, py, px] = best
+        steps.append(fired)
+    return steps
+
+
+def library_binary_spikes(g, trains):
+    """The same from ecc_hw.graph.radix.max_pool_bits (the golden model's max-pool node)."""
+    bits = max_pool_bits(g.node(), trains.reshape(len(trains), 1, -1))
+    shape = (g.channels, g.out_h, g.out_w)
+    return [{tuple(int(v) for v in np.unravel_index(n, shape)) for n in np.flatnonzero(row[0])} for row in bits]
+
+
 # ---- the simulation -------------------------------------------------------------------------------------
 
 @dataclass
@@ -128,12 +193,14 @@ class Event:
     accepted: int = -1
 
 
-def simulate(g, images, waits, clear_bits=None):
+def simulate(g, images, waits, clear_bits=None, binary=False):
     """Feed ``images`` (each a list of steps, each a list of Events) to the unit; ``waits[i][t]``: wait
     for ``busy`` low before step t of image i. Between images: drain, then the clear sweep. Returns the
     spike words (cycle, payload, neuron), the busy trace and the memories after each image (before its
-    clear) and after each clear."""
-    dut = g.unit() if clear_bits is None else g.unit(clear_bits=clear_bits)
+    clear) and after each clear. Binary coding: ``t`` changes to step t + 1 as soon as step t's last event
+    is accepted (before any wait) and to 0 after an image's last event, while its updates are in flight."""
+    overrides = {} if clear_bits is None else {"clear_bits": clear_bits}
+    dut = g.unit(binary=binary, **overrides)
     words, busy, memories = [], [], []
     cycle = 0
 
@@ -155,11 +222,16 @@ def simulate(g, images, waits, clear_bits=None):
                 await tick()
 
         def dump():
+            if binary:
+                words = [ctx.get(dut.max_memory.data[a]) for a in range(dut.pool_words)]
+                return [(int(w.tied), int(w.survivors), int(w.fired_at)) for w in words]
             return ([ctx.get(dut.count_memory.data[a]) for a in range(dut.source_words)],
                     [ctx.get(dut.max_memory.data[a]) for a in range(dut.pool_words)])
 
         for image, steps in enumerate(images):
             for t, events in enumerate(steps):
+                if binary:
+                    ctx.set(dut.t, t + 1)
                 if waits[image][t]:
                     await drain()
                 for event in events:
@@ -174,6 +246,8 @@ def simulate(g, images, waits, clear_bits=None):
                     event.accepted = cycle
                     await tick()
                     ctx.set(dut.events.valid, 0)
+            if binary:
+                ctx.set(dut.t, 0)
             await drain()
             memories.append(dump())
             ctx.set(dut.clear_en, 1)
@@ -191,9 +265,11 @@ def simulate(g, images, waits, clear_bits=None):
     return dut, words, busy, memories
 
 
-def check(g, trains_per_image, images, waits, clear_bits=None):
-    """Simulate and check everything against the references and the documented timing."""
-    dut, words, busy, memories = simulate(g, images, waits, clear_bits)
+def check(g, trains_per_image, images, waits, clear_bits=None, binary=False):
+    """Simulate and check everything against the references and the documented timing (the same in both
+    codes). Returns the number of events whose first pool neuron is the previous event's last, read in the
+    cycle that one is written (the pool word forwarded)."""
+    dut, words, busy, memories = simulate(g, images, waits, clear_bits, binary)
     events = [event for steps in images for events in steps for event in events]
     fan = {}
     for c in range(g.channels):
@@ -204,8 +280,12 @@ def check(g, trains_per_image, images, waits, clear_bits=None):
 
     # events.ready: high when idle, an event costs exactly 1 + F cycles
     free = 0
-    for event in events:
+    forwarded = 0
+    for previous, event in zip([None] + events, events):
         assert event.accepted == max(event.presented, free), event
+        if (previous is not None and fan[previous.cell] and fan[event.cell]
+                and fan[previous.cell][-1] == fan[event.cell][0] and event.accepted == free):
+            forwarded += 1
         free = event.accepted + 1 + len(fan[event.cell])
 
     # busy: high in a+1 .. a+BUSY_LATENCY+F-1 of every event, low otherwise
@@ -231,6 +311,23 @@ def check(g, trains_per_image, images, waits, clear_bits=None):
         assert (c, py, px) not in step, "a pool neuron spiked twice in one step"
         step.add((c, py, px))
 
+    if binary:
+        cells = g.kernel[0] * g.kernel[1]
+        ones = (1 << cells) - 1
+        for image, trains in enumerate(trains_per_image):
+            reference, tied, last = reference_binary_spikes(g, trains)
+            assert reference == prefix_spikes(g, trains) == library_binary_spikes(g, trains)
+            assert emitted[image] == reference, image
+            # the pool words after the image: the last step each spiked and its tied set; after the clear:
+            # fresh (fired_at 0, all tied)
+            for (c, py, px), (_, survivors, fired_at) in zip(pool_neurons(g), memories[2 * image]):
+                assert fired_at == last[c, py, px]
+                current = survivors if fired_at else ones
+                valid = set(window_offsets(g, py, px).values())
+                assert {k for k in valid if current >> k & 1} == tied[c, py, px]
+            assert memories[2 * image + 1] == [(ones, ones, 0)] * dut.pool_words
+        return forwarded
+
     for image, trains in enumerate(trains_per_image):
         reference = reference_spikes(g, trains)
         assert reference == library_spikes(g, trains)
@@ -241,6 +338,7 @@ def check(g, trains_per_image, images, waits, clear_bits=None):
                   for c in range(g.channels) for py in range(g.out_h) for px in range(g.out_w)]
         assert memories[2 * image] == ([int(v) for v in counts.reshape(-1)], maxima)
         assert memories[2 * image + 1] == ([0] * dut.source_words, [0] * dut.pool_words)
+    return forwarded
 
 
 def schedule(g, trains_per_image, rng):
@@ -325,6 +423,70 @@ def test_ceil_mode_edge_window():
     check(g, *_directed(g, steps))
 
 
+# ---- binary (radix) coding ------------------------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(g=geometries(), seed=st.integers(0, 2**32 - 1))
+def test_binary_matches_references_and_timing(g, seed):
+    rng = np.random.default_rng(seed)
+    shape = (g.timesteps, g.channels, g.height, g.width)
+    trains = [rng.random(shape) < rng.uniform(0.1, 0.9) for _ in range(2)]
+    images, waits = schedule(g, trains, rng)
+    check(g, trains, images, waits, binary=True)
+
+
+# Two cells (0, 0, 0) and (0, 1, 0) of one 2 x 1 window. Levels 100111 and 101011: the pool sends 101011.
+TIE_STEPS = [
+    [(0, 1, 0), (0, 0, 0)],      # both tied cells fire: p spikes on the first, the second stays tied
+    [],                          # nothing fires: the tied set stays {0, 1}
+    [(0, 1, 0)],                 # cell 1 fires, cell 0 drops out
+    [(0, 0, 0)],                 # no longer tied: no spike
+    [(0, 0, 0), (0, 1, 0)],      # the untied cell first, then the tied one: p spikes on the second
+    [(0, 1, 0), (0, 0, 0)],      # the tied one first: p spikes, cell 0 is still not tied
+]
+TIE_BITS = [1, 0, 1, 0, 1, 1]
+
+
+def test_binary_tie_and_drop_out():
+    """Two cells tie for the maximum, one drops out; events spaced (no forwarding)."""
+    g = make_geometry(1, 2, 1, (2, 1), (2, 1), (0, 0, 0, 0), (1, 1), False, 1, 6)
+    assert (g.out_h, g.out_w) == (1, 1)
+    trains, images, waits = _directed(g, TIE_STEPS, gap=4)
+    steps, tied, last = reference_binary_spikes(g, trains[0])
+    assert steps == [{(0, 0, 0)} if bit else set() for bit in TIE_BITS]
+    assert tied[0, 0, 0] == {1} and last[0, 0, 0] == 6
+    assert check(g, trains, images, waits, binary=True) == 0
+
+
+def test_binary_same_pool_neuron_back_to_back():
+    """The same steps back to back (F = 1): every event reads the pool word in the cycle the event ahead
+    writes it (forwarded), within a step and across steps."""
+    g = make_geometry(1, 2, 1, (2, 1), (2, 1), (0, 0, 0, 0), (1, 1), False, 1, 6)
+    assert check(g, *_directed(g, TIE_STEPS), binary=True) == 7
+    g = make_geometry(1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 5)
+    assert check(g, *_directed(g, [[(0, 0, 0)]] * 5), binary=True) == 4
+
+
+def test_binary_overlapping_windows_back_to_back():
+    """Every source hits the pool neurons of its neighbours (F up to 9), events back to back, including
+    pairs whose previous last pool neuron is the next one's first; a wider clear port."""
+    g = make_geometry(3, 4, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, 4, 4)
+    rng = np.random.default_rng(11)
+    cells = [(c, y, x) for c in range(3) for y in range(4) for x in range(4)]
+    steps = [[(0, 1, 1), (0, 3, 3)]] + [[cells[n] for n in rng.permutation(len(cells)) if rng.random() < 0.6]
+                                        for _ in range(3)]
+    assert check(g, *_directed(g, steps), clear_bits=12, binary=True) >= 1
+
+
+def test_binary_interface():
+    rate, binary = MaxPoolUnit(**GOOD), MaxPoolUnit(**GOOD, binary=True)
+    assert "t" not in rate.signature.members and "t" in binary.signature.members
+    assert binary.t.shape() == unsigned(3)
+    assert binary.clear_depth == rate.clear_depth == 32 and binary.clear_bits == 5
+    assert binary.state_layout.size == 4 + 4 + 3
+    assert binary.row_offsets == [0, 2, 0, 2] and binary.col_offsets == [0, 1, 0, 1]
+
+
 GOOD = dict(input_shape=(2, 4, 4), output_shape=(2, 2, 2), kernel=(2, 2), stride=(2, 2), padding=(0, 0, 0, 0),
             dilation=(1, 1), lanes=2, timesteps=4)
 
@@ -333,7 +495,7 @@ GOOD = dict(input_shape=(2, 4, 4), output_shape=(2, 2, 2), kernel=(2, 2), stride
     ("input_shape", (2, 4)), ("input_shape", (0, 4, 4)), ("output_shape", (2, 3, 2)),
     ("output_shape", (3, 2, 2)), ("kernel", (0, 2)), ("kernel", (9, 2)), ("stride", (2, 0)),
     ("padding", (0, -1, 0, 0)), ("padding", (0, 0)), ("dilation", (1, 0)), ("lanes", 3), ("lanes", 0),
-    ("timesteps", 0), ("clear_bits", 2),
+    ("timesteps", 0), ("clear_bits", 2), ("binary", 1),
 ])
 def test_bad_arguments(name, value):
     with pytest.raises(ValueError, match=f"MaxPoolUnit: .*{name}"):
@@ -374,3 +536,33 @@ def test_write_cycles():
     for j in range(4):
         first = MaxPoolUnit.SPIKE_LATENCY + j + 1
         assert [maxima[j] for _, _, _, maxima in trace] == [0] * first + [1] * (12 - first)
+
+
+def test_binary_write_cycles():
+    """Binary coding: p_j's word is written in a + SPIKE_LATENCY + j (fired_at 1 from the next cycle on),
+    with the ready timing of rate coding."""
+    g = make_geometry(1, 3, 3, (2, 2), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 2)
+    dut = g.unit(binary=True)
+    trace = []
+
+    async def tb(ctx):
+        await ctx.tick().repeat(2)
+        ctx.set(dut.t, 1)
+        ctx.set(dut.events.payload, {"c": 0, "y": 1, "x": 1, "value": 1})
+        ctx.set(dut.events.valid, 1)
+        for _ in range(12):
+            trace.append((ctx.get(dut.events.ready), [ctx.get(dut.max_memory.data[p]) for p in range(4)]))
+            await ctx.tick()
+            ctx.set(dut.events.valid, 0)
+            ctx.set(dut.t, 2)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert [ready for ready, _ in trace[:6]] == [1, 0, 0, 0, 0, 1]
+    for j in range(4):
+        first = MaxPoolUnit.SPIKE_LATENCY + j + 1
+        assert [int(words[j].fired_at) for _, words in trace] == [0] * first + [1] * (12 - first)
+        # cell (1, 1) is window offset 3 - j of p_j = (j // 2, j % 2)
+        assert (int(trace[-1][1][j].tied), int(trace[-1][1][j].survivors)) == (15, 1 << (3 - j))
