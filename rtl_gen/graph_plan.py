@@ -213,9 +213,6 @@ def _check_options(params: GraphParams, lanes, timesteps: int, memory) -> None:
     if not 1 <= timesteps <= MAX_TIMESTEPS:
         raise HardwareError(f"timesteps must be in 1..{MAX_TIMESTEPS}, got {timesteps}")
     if Method(params.method).coding is Coding.BINARY:
-        if params.network.max_pools:
-            raise HardwareError("radix (binary-coded) graph networks with max-pool nodes are not supported in "
-                                "hardware yet (rate-coded ones are)")
         if timesteps != params.timesteps:
             raise HardwareError(f"radix: the integers are built for T={params.timesteps}, got T={timesteps}")
     if params.tre_mode not in TreMode.values():

@@ -129,7 +129,9 @@ class EccGraphSnn(wiring.Component):
             node = pool.node
             unit = MaxPoolUnit(input_shape=node.input_shape, output_shape=node.output_shape, kernel=node.kernel,
                                stride=node.stride, padding=node.padding, dilation=node.dilation, lanes=lanes,
-                               timesteps=T, clear_bits=clear_addr_bits)
+                               timesteps=T, clear_bits=clear_addr_bits, binary=plan.binary)
+            if plan.binary:
+                m.d.comb += unit.t.eq(step.t)
             buffer = SpikeBuffer(spike_word_layout(pool.groups, *node.output_shape[1:], lanes), pool.neurons, lanes,
                                  source_event_layout(node.output_shape), rewind=True)
             m.submodules[f"pool{pool.number}"] = unit

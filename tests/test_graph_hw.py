@@ -80,8 +80,7 @@ def test_fashion_models_on_verilator(name, lanes, timesteps, count, bench_cache)
 def test_small_graphs_on_icarus(name, lanes, options, bench_cache):
     params, rows = fixture(name, 4, **options)
     bench = bench_cache.get(params, "icarus", lanes, 4, bench_key(name, options))
-    for stimulus in (Stimulus(1, 0, 0), STIMULUS):
-        assert_verified(verify(params, rows[:2], "icarus", lanes, 4, stimulus, bench=bench))
+    assert_verified(verify(params, rows[:2], "icarus", lanes, 4, STIMULUS, bench=bench))
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -273,14 +272,22 @@ def test_radix_on_the_fashion_qcfs_resnet_on_verilator(bench_cache):
     assert_verified(verify(params, rows, "verilator", 8, 4, STIMULUS, bench=bench))
 
 
-def test_radix_graphs_with_max_pools_and_another_t_are_refused():
+@pytest.mark.parametrize("name, lanes, timesteps", [("maxpool_legacy", 2, 3), ("resnet_legacy", 4, 2)])
+def test_radix_graphs_on_icarus(name, lanes, timesteps, bench_cache):
+    """Radix on small graphs, max-pool nodes (the tied-set unit) included."""
     from ecc_hw.graph.radix import quantise_radix_graph
 
-    x = np.load(GRAPH_FIXTURES / "maxpool_legacy.npz")["x"].astype(np.float64)
-    network = convert_graph(GRAPH_FIXTURES / "maxpool_legacy.onnx")
-    params = GraphParams(quantise_radix_graph(network, calibrate(network, x), 8, 8, 3), method="radix", timesteps=3)
-    with pytest.raises(HardwareError, match="max-pool nodes are not supported"):
-        make_graph_plan(params, 4, 3)
+    x = np.load(GRAPH_FIXTURES / f"{name}.npz")["x"].astype(np.float64)
+    network = convert_graph(GRAPH_FIXTURES / f"{name}.onnx")
+    graph = quantise_radix_graph(network, calibrate(network, x), 8, 8, timesteps)
+    params = GraphParams(graph, method="radix", timesteps=timesteps)
+    bench = bench_cache.get(params, "icarus", lanes, timesteps, f"graph-{name}-radix")
+    assert_verified(verify(params, graph.quantise_input(x[:2]), "icarus", lanes, timesteps, STIMULUS, bench=bench))
+
+
+def test_radix_integers_for_another_t_are_refused():
+    from ecc_hw.graph.radix import quantise_radix_graph
+
     resnet = convert_graph(GRAPH_FIXTURES / "resnet_legacy.onnx")
     x = np.load(GRAPH_FIXTURES / "resnet_legacy.npz")["x"].astype(np.float64)
     params = GraphParams(quantise_radix_graph(resnet, calibrate(resnet, x), 8, 8, 3), method="radix", timesteps=3)
