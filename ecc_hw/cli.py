@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", default="numpy", choices=("numpy", "torch"),
                           help="golden model and float SNN in NumPy (default) or PyTorch (bit-exact; docs/backends.md)")
     evaluate.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch backend: cpu or cuda")
+    evaluate.add_argument("--workers", type=int, default=1, metavar="N",
+                          help="split the images over N local processes (torch.distributed, gloo); under torchrun: "
+                          "its group (docs/backends.md)")
 
     train = _command(commands, "train", _train, help="train the bundled MNIST architecture (needs torch) -> ONNX")
     train.add_argument("--act", required=True, choices=("relu", "relu6", "clip", "qcfs"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +25,27 @@ def cnn_layers(params: NetworkParams) -> list[FloatLayer]:
             for layer in params.layers]
 
 
+@dataclass
+class StepImages:
+    """The golden model's outputs per image at one T: what a report's ``snn`` entry is computed from."""
+
+    timesteps: int
+    predictions: np.ndarray             # (N,) classes
+    synops: np.ndarray                  # (N,) SynOps
+    spikes: np.ndarray                  # (N,) spikes of every layer (and max-pool node)
+    seconds: float                      # the golden model's wall time on these images
+    float_predictions: np.ndarray | None = None  # (N,) classes of the float SNN, when run
+
+
+@dataclass
+class ImageResults:
+    """Everything an ``evaluate`` report is computed from, per image: the CNN's classes and one
+    ``StepImages`` per T. Shards of a data set give these on their images (``ecc_hw.sharded.merge``)."""
+
+    cnn_predictions: np.ndarray         # (N,) classes
+    steps: list[StepImages]
+
+
 def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: list[int],
              with_float_snn: bool = False, progress=None, backend=None) -> dict:
     """Run the CNN once and the golden model at each T; return the report as a JSON-ready dict.
@@ -31,6 +53,12 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
     ``progress(images)`` is called as images finish (for a progress bar). ``backend``
     (``ecc_hw.backends.select_backend``; None: NumPy) runs the golden model and the float SNN.
     """
+    return report_from(params, image_results(params, x, timesteps, with_float_snn, progress, backend), y)
+
+
+def image_results(params: NetworkParams, x, timesteps: list[int], with_float_snn: bool = False,
+                  progress=None, backend=None) -> ImageResults:
+    """The CNN and the golden model (and the float SNN) at each T on ``x``, per image (see ``evaluate``)."""
     frames = None
     if params.input_kind == InputKind.EVENTS:  # x: an ecc_hw.events.preprocess.EventSet
         from .events.preprocess import EventConfig
@@ -44,34 +72,47 @@ def evaluate(params: NetworkParams, x: np.ndarray, y: np.ndarray, timesteps: lis
         x = x.cnn_inputs(config)
     cnn_predictions = np.argmax(cnn.forward(cnn_layers(params), x), axis=1)
     x_q = quantize_input(params, x) if frames is None else frames
-    report = {
-        "images": int(len(x)), "cnn_accuracy": float(np.mean(cnn_predictions == y)),
+    steps_done = []
+    for steps in timesteps:
+        start = time.perf_counter()
+        result = golden.run(params, x_q, steps, progress=progress, backend=backend)
+        seconds = time.perf_counter() - start
+        floats = None
+        if with_float_snn:
+            floats = np.argmax(float_snn.run(params, x, steps, backend=backend).output_membrane, axis=1)
+        steps_done.append(StepImages(int(steps), result.predictions, result.synops, result.spike_counts.sum(axis=1),
+                                     seconds, floats))
+    return ImageResults(cnn_predictions, steps_done)
+
+
+def report_from(params: NetworkParams, results: ImageResults, y: np.ndarray) -> dict:
+    """The report of ``evaluate`` from the per-image results on images labelled ``y``."""
+    cnn_predictions = results.cnn_predictions
+    images = len(cnn_predictions)
+    out = {
+        "images": int(images), "cnn_accuracy": float(np.mean(cnn_predictions == y)),
         "macs_per_image": metrics.macs_per_image(params),
         "first_layer_macs_per_image": metrics.first_layer_macs_per_image(params),
         "paper_ops_per_image": metrics.paper_ops_per_image(params),
         "weight_bits": params.weight_bits, "input_bits": params.input_bits, "method": params.method,
         "lambdas": params.lambdas, "input_kind": params.input_kind, "snn": [],
     }
-    for steps in timesteps:
-        start = time.perf_counter()
-        result = golden.run(params, x_q, steps, progress=progress, backend=backend)
-        seconds = time.perf_counter() - start
-        synops = float(np.mean(result.synops))
+    for step in results.steps:
+        synops = float(np.mean(step.synops))
         energy = metrics.energy_uj(params, synops)
         entry = {
-            "timesteps": int(steps), "accuracy": float(np.mean(result.predictions == y)),
-            "agreement_with_cnn": float(np.mean(result.predictions == cnn_predictions)),
-            "synops_per_image": synops, "macs_per_image": report["macs_per_image"],
-            "first_layer_macs_per_image": report["first_layer_macs_per_image"],
-            "spikes_per_image": float(np.mean(result.spike_counts.sum(axis=1))),
+            "timesteps": step.timesteps, "accuracy": float(np.mean(step.predictions == y)),
+            "agreement_with_cnn": float(np.mean(step.predictions == cnn_predictions)),
+            "synops_per_image": synops, "macs_per_image": out["macs_per_image"],
+            "first_layer_macs_per_image": out["first_layer_macs_per_image"],
+            "spikes_per_image": float(np.mean(step.spikes)),
             "energy_snn_uj": energy["snn_uj"], "energy_cnn_uj": energy["cnn_uj"],
-            "images_per_second": len(x) / seconds if seconds else None,
+            "images_per_second": images / step.seconds if step.seconds else None,
         }
-        if with_float_snn:
-            floats = float_snn.run(params, x, steps, backend=backend)
-            entry["float_snn_accuracy"] = float(np.mean(np.argmax(floats.output_membrane, axis=1) == y))
-        report["snn"].append(entry)
-    return report
+        if step.float_predictions is not None:
+            entry["float_snn_accuracy"] = float(np.mean(step.float_predictions == y))
+        out["snn"].append(entry)
+    return out
 
 
 def write_json(report: dict, path) -> None:
