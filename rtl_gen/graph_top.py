@@ -1,8 +1,9 @@
 """The top level of a graph network (docs/graph_hardware.md): layers with several edges, max-pool nodes."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ecc_hw.graph.network import INPUT, LAYER, MAX_POOL, Source
@@ -20,6 +21,9 @@ from .plan import bits_for
 from .readout import Readout, result_layout
 from .spike_buffer import SpikeBuffer
 from .trace import SpikeTrace
+
+
+POOL_INLET_DEPTH = 3   # words of the FIFO before each max-pool unit (its inner FIFO: 2, a 1-bit address)
 
 
 def source_event_layout(shape) -> data.StructLayout:
@@ -134,10 +138,16 @@ class EccGraphSnn(wiring.Component):
                 m.d.comb += unit.t.eq(step.t)
             buffer = SpikeBuffer(spike_word_layout(pool.groups, *node.output_shape[1:], lanes), pool.neurons, lanes,
                                  source_event_layout(node.output_shape), rewind=True)
+            # the source's spikes reach the unit through a two-word FIFO: registers between the source buffer's
+            # lane decode and the unit's address arithmetic (timing), one event per cycle through
+            inlet = SyncFIFOBuffered(width=Shape.cast(unit.events.payload.shape()).width, depth=POOL_INLET_DEPTH)
             m.submodules[f"pool{pool.number}"] = unit
+            m.submodules[f"pool_inlet{pool.number}"] = inlet
             m.submodules[f"pool_spikes{pool.number}"] = buffer
-            m.d.comb += [buffer.push.valid.eq(unit.spikes.valid), buffer.push.payload.eq(unit.spikes.payload)]
-            pools[pool.number], pool_buffers[pool.number] = unit, buffer
+            m.d.comb += [buffer.push.valid.eq(unit.spikes.valid), buffer.push.payload.eq(unit.spikes.payload),
+                         unit.events.valid.eq(inlet.r_rdy), unit.events.payload.eq(inlet.r_data),
+                         inlet.r_en.eq(unit.events.ready)]
+            pools[pool.number], pool_buffers[pool.number] = (unit, inlet), buffer
 
         # each source's buffer, routed to its consumers one phase at a time
         replays_of = {}
@@ -150,8 +160,8 @@ class EccGraphSnn(wiring.Component):
                     sink = engines[consumer.name]
                     name, events, busy, clear = consumer.name, sink.walker.events, sink.busy, None
                 else:
-                    unit = pools[consumer.number]
-                    name, events, busy = f"pool{consumer.number}", unit.events, unit.busy
+                    unit, inlet = pools[consumer.number]
+                    name, events, busy = f"pool{consumer.number}", inlet.w_stream, unit.busy | (inlet.level != 0)
                     clear = pool_buffers[consumer.number].clear
                 m.d.comb += [events.valid.eq(buffer.events.valid & select), events.payload.eq(buffer.events.payload)]
                 with m.If(select):
@@ -178,7 +188,7 @@ class EccGraphSnn(wiring.Component):
         controller = GraphController(step=step, clear_depth=plan.clear_depth, tre_mode=plan.tre_mode,
                                      binary=plan.binary, load_busy=input_engine.busy, sources=sources,
                                      stages=list(stages.values()), feed=feed, readout=readout)
-        for unit in pools.values():
+        for unit, _ in pools.values():
             m.d.comb += [unit.clear_en.eq(controller.clearing), unit.clear_addr.eq(controller.clear_addr)]
 
         for layer in plan.layers:
@@ -199,6 +209,6 @@ class EccGraphSnn(wiring.Component):
         readout.add_to(m)
         controller.add_to(m)
         if self.with_trace:
-            emitters = [stages[layer.number].sweep for layer in plan.spiking] + [pools[p.number] for p in plan.pools]
+            emitters = [stages[layer.number].sweep for layer in plan.spiking] + [pools[p.number][0] for p in plan.pools]
             SpikeTrace(sweeps=emitters, t=step.t, trace=self.trace).add_to(m)
         return m

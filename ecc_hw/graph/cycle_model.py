@@ -41,6 +41,7 @@ from .quantise import IntegerGraph
 # event's 1 + F
 POOL_SPIKE_LATENCY = 4
 POOL_DRAIN = 3
+POOL_INLET_LATENCY = 2      # the FIFO before a max-pool unit: a spike offered in cycle k reaches the unit in k + 2
 BUFFER_REPLAY_LATENCY = 3   # SpikeBuffer: a word pushed in cycle k is offered from k + 3
 REWIND_LATENCY = 2          # SpikeBuffer: after a rewind pulse in cycle k, the first spike is offered in k + 2
 
@@ -237,6 +238,7 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                                                            what[fired])
                 else:
                     node = what
+                    start += POOL_INLET_LATENCY
                     if binary:
                         cycle, made, times = _radix_pool_pass(start, fired, tied[node.index],
                                                               tables.windows[node.index])
