@@ -9,46 +9,11 @@ from amaranth.lib.wiring import In, Out
 from .checks import check_int, check_ints
 from .fire import spike_word_layout
 from .pipeline import delayed
-from .plan import AxisTable, bits_for, pow2_depth, rom_depth
+from .plan import bits_for, pow2_depth, rom_depth
+from .pool_tables import pool_axis_offsets, pool_axis_table
+from .walker import pack_pairs
 
 OWNER = "MaxPoolUnit"
-
-
-def pool_axis_table(size: int, out_size: int, kernel: int, stride: int, dilation: int, pad_before: int,
-                    out_scale: int) -> AxisTable:
-    """Reachable pool coordinates along one axis for every source coordinate 0..size-1.
-
-    Pool coordinate p's window covers the source coordinates ``p * stride - pad_before + k * dilation``
-    (k = 0..kernel-1); those in 0..size-1 are its non-padding cells (a ceil-mode window running past the
-    padded map just has more padding). ``counts[y]`` pool coordinates (ascending) reach source coordinate
-    y, stored at ``entries[y * stride + k]`` as (p * out_scale, p), padded with (0, 0) to the longest list.
-    """
-    reach: list[list[int]] = [[] for _ in range(size)]
-    for p in range(out_size):
-        for k in range(kernel):
-            y = p * stride - pad_before + k * dilation
-            if 0 <= y < size:
-                reach[y].append(p)
-    stride_entries = max(1, max(len(r) for r in reach))
-    entries = []
-    for r in reach:
-        entries.extend([(p * out_scale, p) for p in r] + [(0, 0)] * (stride_entries - len(r)))
-    return AxisTable([len(r) for r in reach], entries, stride_entries)
-
-
-def pool_axis_offsets(table: AxisTable, size: int, kernel: int, stride: int, dilation: int, pad_before: int,
-                      scale: int) -> list[int]:
-    """The window offset k * scale of every entry of ``table`` (``pool_axis_table``'s): source coordinate y
-    is cell k of its reachable pool coordinate p's window, ``y = p * stride - pad_before + k * dilation``;
-    padding entries 0."""
-    offsets = []
-    for y in range(size):
-        row = table.entries[y * table.stride:(y + 1) * table.stride]
-        for n, (_, p) in enumerate(row):
-            k, rest = divmod(y - p * stride + pad_before, dilation)
-            assert n >= table.counts[y] or (rest == 0 and 0 <= k < kernel), (y, p)
-            offsets.append(k * scale if n < table.counts[y] else 0)
-    return offsets
 
 
 def _check_tuple(name: str, values, length: int, minimum: int) -> tuple[int, ...]:
@@ -59,10 +24,6 @@ def _check_tuple(name: str, values, length: int, minimum: int) -> tuple[int, ...
         if value < minimum:
             raise ValueError(f"{OWNER}: every entry of {name} must be at least {minimum}, not {value}")
     return tuple(values)
-
-
-def _pack(entries, low_bits: int) -> list[int]:
-    return [low | (high << low_bits) for low, high in entries]
 
 
 class MaxPoolUnit(wiring.Component):
@@ -273,7 +234,7 @@ class MaxPoolUnit(wiring.Component):
         m.submodules.col_counts = col_counts = Memory(
             shape=unsigned(bits_for(cols.stride)), depth=rom_depth(width), init=cols.counts)
         m.submodules.row_entries = row_entries = Memory(
-            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=_pack(rows.entries, row_low))
+            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=pack_pairs(rows.entries, row_low))
         m.submodules.col_entries = col_entries = Memory(
             shape=unsigned(bits_for(max(e[1] for e in cols.entries))), depth=rom_depth(len(cols.entries)),
             init=[p for _, p in cols.entries])

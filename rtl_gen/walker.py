@@ -24,7 +24,8 @@ def update_layout(target: TargetPlan, value_shape) -> data.StructLayout:
                               "value": value_shape})
 
 
-def _pack(entries, low_bits):
+def pack_pairs(entries, low_bits: int) -> list[int]:
+    """ROM words of (low, high) pairs: low | high << low_bits."""
     return [out | (wt << low_bits) for out, wt in entries]
 
 
@@ -86,9 +87,9 @@ class FanOutWalker(wiring.Component):
         m.submodules.col_counts = col_counts = Memory(
             shape=unsigned(bits_for(cols.stride)), depth=rom_depth(w_in), init=cols.counts)
         m.submodules.row_entries = row_entries = Memory(
-            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=_pack(rows.entries, row_low))
+            shape=unsigned(row_w), depth=rom_depth(len(rows.entries)), init=pack_pairs(rows.entries, row_low))
         m.submodules.col_entries = col_entries = Memory(
-            shape=unsigned(col_w), depth=rom_depth(len(cols.entries)), init=_pack(cols.entries, col_low))
+            shape=unsigned(col_w), depth=rom_depth(len(cols.entries)), init=pack_pairs(cols.entries, col_low))
         rc = row_counts.read_port(domain="comb")
         cc = col_counts.read_port(domain="comb")
         re = row_entries.read_port(domain="comb")
