@@ -197,10 +197,11 @@ def _run_in_group(args, member) -> None:
         _use_cuda_device(loaded[0].backend, member.local_rank)
         previous = set_cpus(cpu_share(member.local_rank, member.local_world))
         try:
-            with _progress(loaded[0], stop - first if member.rank == 0 else 0, args.timesteps,
-                           f", shard 1 of {member.world}") as advance:
+            bar = (_progress(loaded[0], stop - first, args.timesteps, f", shard 1 of {member.world}")
+                   if member.rank == 0 else contextlib.nullcontext(None))
+            with bar as advance:
                 return _shard_results(loaded[0].net, shard, args.timesteps, args.float_snn, loaded[0].backend,
-                                      advance if member.rank == 0 else None)
+                                      advance)
         finally:
             set_cpus(previous)
 

@@ -1,7 +1,6 @@
 """Sharded evaluation (``evaluate --workers N``, torchrun): split and merge equal one run, a real local gloo
 group of 2 on the bundled chain and a graph fixture gives the single process's JSON, torchrun's group too,
 and the bad inputs end in one line."""
-import functools
 import json
 import os
 import subprocess
@@ -31,12 +30,10 @@ def run(capsys, *args) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-@functools.lru_cache(maxsize=None)
-def chain_folder() -> Path:
-    """The bundled MNIST chain, converted once per session (into a temporary folder of this process)."""
-    import tempfile
-
-    out = Path(tempfile.mkdtemp(prefix="ecc_hw_sharded_")) / "chain"
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> Path:
+    """The bundled MNIST chain, converted once for this module."""
+    out = tmp_path_factory.mktemp("sharded") / "chain"
     assert cli.main(["convert", str(BUNDLED_MODEL), "--calib", str(BUNDLED_CALIB), "-o", str(out)]) == 0
     return out
 
@@ -69,7 +66,7 @@ def test_shard_bounds_are_contiguous_balanced_and_cover_everything(total, shards
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_split_then_merge_gives_the_single_runs_report(data):
+def test_split_then_merge_gives_the_single_runs_report(chain, data):
     total = data.draw(st.integers(1, 300))
     shards = data.draw(st.integers(1, min(total, 12)))
     with_floats = data.draw(st.booleans())
@@ -80,14 +77,14 @@ def test_split_then_merge_gives_the_single_runs_report(data):
                    rng.integers(0, 10 ** 5, total), 1.0, rng.integers(0, 10, total) if with_floats else None)
         for t in (8, 32)])
     merged = sharded.merge(split(whole, shards))
-    net = load_network(chain_folder())
+    net = load_network(chain)
     assert without_timing(sharded.report_from(net, merged, y)) == without_timing(sharded.report_from(net, whole, y))
     for a, b in zip(merged.steps, whole.steps):
         assert np.array_equal(a.synops, b.synops) and a.synops.dtype == b.synops.dtype
 
 
-def test_shards_of_the_real_golden_model_merge_to_one_run():
-    net = load_network(chain_folder())
+def test_shards_of_the_real_golden_model_merge_to_one_run(chain):
+    net = load_network(chain)
     archive = np.load(MNIST_TEST)
     x, y = archive["x"][:13].astype(np.float32), archive["y"][:13]
     whole = sharded.image_results(net, x, [8, 16], with_float_snn=True)
@@ -107,8 +104,8 @@ def evaluate_twice(capsys, tmp_path, folder, data, *options) -> tuple[dict, dict
     return (json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text()), err)
 
 
-def test_two_local_workers_give_the_single_process_report_on_the_bundled_chain(capsys, tmp_path):
-    one, two, _ = evaluate_twice(capsys, tmp_path, chain_folder(), MNIST_TEST, "--limit", "61",
+def test_two_local_workers_give_the_single_process_report_on_the_bundled_chain(capsys, tmp_path, chain):
+    one, two, _ = evaluate_twice(capsys, tmp_path, chain, MNIST_TEST, "--limit", "61",
                                  "--timesteps", "8,16", "--float-snn")
     assert one["images"] == 61 and "float_snn_accuracy" in one["snn"][0]
     assert without_timing(two) == without_timing(one)
@@ -128,13 +125,13 @@ def test_two_local_workers_give_the_single_process_report_on_a_graph_fixture_wit
     assert without_timing(two) == without_timing(one)
 
 
-def test_torchrun_group_gives_the_single_process_report(capsys, tmp_path):
-    status, _, err = run(capsys, "evaluate", chain_folder(), "--data", MNIST_TEST, "--limit", "21",
+def test_torchrun_group_gives_the_single_process_report(capsys, tmp_path, chain):
+    status, _, err = run(capsys, "evaluate", chain, "--data", MNIST_TEST, "--limit", "21",
                          "--timesteps", "8", "--json", tmp_path / "one.json")
     assert status == 0, err
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "ecc_hw.cli", "evaluate",
-                           str(chain_folder()), "--data", str(MNIST_TEST), "--limit", "21", "--timesteps", "8",
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run([*torchrun, "-m", "ecc_hw.cli", "evaluate",
+                           str(chain), "--data", str(MNIST_TEST), "--limit", "21", "--timesteps", "8",
                            "--json", str(tmp_path / "group.json")], capture_output=True, text=True, cwd=REPO,
                           timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
@@ -144,8 +141,8 @@ def test_torchrun_group_gives_the_single_process_report(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("workers", ["0", "-3"])
-def test_workers_below_one_is_refused_in_one_line(capsys, workers):
-    status, _, err = run(capsys, "evaluate", chain_folder(), "--data", MNIST_TEST, "--workers", workers)
+def test_workers_below_one_is_refused_in_one_line(capsys, workers, chain):
+    status, _, err = run(capsys, "evaluate", chain, "--data", MNIST_TEST, "--workers", workers)
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith(f"ecc-hw evaluate: error: --workers: {workers} ")
 
