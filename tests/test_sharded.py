@@ -189,3 +189,21 @@ def test_event_sets_are_sliced_by_sample():
     events = EventSet(samples=[np.zeros(1)] * 5, labels=np.arange(5), sensor=(4, 4), names=list("abcde"))
     part = sharded.take(events, 1, 3)
     assert part.names == ["b", "c"] and list(part.labels) == [1, 2] and len(part.samples) == 2
+
+
+def test_two_local_workers_give_the_single_process_report_on_event_input(capsys, tmp_path):
+    from ecc_hw.data import BUNDLED_TEST
+    from ecc_hw.events import preprocess, synthetic
+
+    test = np.load(BUNDLED_TEST)
+    preprocess.save_npz(tmp_path / "test.npz", synthetic.saccade_events(test["x"][:25], seed=2), test["y"][:25],
+                        (34, 34))
+    preprocess.save_npz(tmp_path / "calib.npz", synthetic.saccade_events(test["x"][500:530], seed=3),
+                        test["y"][500:530], (34, 34))
+    status, _, err = run(capsys, "convert", PACKAGE_DATA / "events" / "events_cnn.onnx", "--input", "events",
+                         "--calib", tmp_path / "calib.npz", "--sensor", "34,34", "--window", "0.3",
+                         "--timesteps", "48", "-o", tmp_path / "net")
+    assert status == 0, err
+    one, two, _ = evaluate_twice(capsys, tmp_path, tmp_path / "net", tmp_path / "test.npz")
+    assert one["input_kind"] == "events" and one["images"] == 25
+    assert without_timing(two) == without_timing(one)
