@@ -207,3 +207,15 @@ def test_two_local_workers_give_the_single_process_report_on_event_input(capsys,
     one, two, _ = evaluate_twice(capsys, tmp_path, tmp_path / "net", tmp_path / "test.npz")
     assert one["input_kind"] == "events" and one["images"] == 25
     assert without_timing(two) == without_timing(one)
+
+
+def test_an_error_in_a_spawned_worker_reaches_rank_zero_in_one_line(chain, tmp_path):
+    from ecc_hw import evaluate_command
+    from ecc_hw.backends import NUMPY
+
+    archive = np.load(MNIST_TEST)
+    loaded = evaluate_command._Loaded(NUMPY, load_network(chain), False, archive["x"][:4].astype(np.float32),
+                                      archive["y"][:4])
+    args = SimpleNamespace(net=tmp_path / "gone", timesteps=[8], float_snn=False, backend="numpy", device="cpu")
+    with pytest.raises(UserError, match=r"worker 1 of 2: .*gone: not an ecc-hw parameter folder"):
+        evaluate_command._run_local(args, loaded, 2)
