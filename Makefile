@@ -71,8 +71,8 @@ board: setup
 	    --json $(OUT)/board/fashion_$${net}_evaluate.json || exit 1; done
 	$(BIN)/ecc-hw build $(OUT)/fashion_resnet_t32 --board ulx3s-85f --lanes 8 --seed 2 -o $(OUT)/board/fashion-resnet-ulx3s-85f-p8
 	$(BIN)/ecc-hw build $(OUT)/fashion_resnet_t32 --board ulx3s-85f --lanes 4 -o $(OUT)/board/fashion-resnet-ulx3s-85f-p4
-	$(BIN)/ecc-hw build $(OUT)/fashion_maxpool_t32 --board ulx3s-85f --lanes 8 -o $(OUT)/board/fashion-maxpool-ulx3s-85f-p8
 	$(BIN)/ecc-hw build $(OUT)/fashion_maxpool_t32 --board ulx3s-85f --lanes 4 -o $(OUT)/board/fashion-maxpool-ulx3s-85f-p4
+	$(BIN)/ecc-hw build $(OUT)/fashion_maxpool_t32 --board ulx3s-85f --lanes 8 -o $(OUT)/board/fashion-maxpool-ulx3s-85f-p8
 
 clean:
 	rm -rf $(OUT) build sim_build .pytest_cache .hypothesis
