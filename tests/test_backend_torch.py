@@ -24,6 +24,7 @@ from ecc_hw.backends import NUMPY, select_backend
 from ecc_hw.convert import ConvertOptions
 from ecc_hw.data import BUNDLED_CALIB, BUNDLED_MODEL, BUNDLED_TEST, PACKAGE_DATA
 from ecc_hw.errors import UserError
+from ecc_hw.graph import bounds as graph_bounds
 from ecc_hw.graph import golden as graph_golden
 from ecc_hw.graph.calibrate import calibrate
 from ecc_hw.graph.float_snn import run_float_graph
@@ -209,7 +210,7 @@ def test_float32_maps_are_exact_on_the_largest_bundled_model(monkeypatch):
     graph = quantise_graph(network, lambdas_of("fashion", "vgg"))
     steps = 128
     for layer in graph.layers:
-        sums = graph_golden._edge_sums(layer, graph.input_full_scale)
+        sums = graph_bounds.edge_sums(layer, graph.input_full_scale)
         bound = float(np.max(sums + np.abs(layer.bias) if layer.spiking else steps * sums))
         assert map_dtype(layer, steps, graph.input_full_scale) is np.float32
         assert bound < EXACT_FLOAT32, f"layer {layer.index}: partial sums up to {bound:.0f}"

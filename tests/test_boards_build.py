@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ecc_hw.boards.build import FitError, blocks_for, choose_memory, fit_check
+from ecc_hw.boards.fit import FitError, blocks_for, choose_memory, fit_check
 from ecc_hw.boards.targets import BOARDS, ecp5_pll, ice40_pll
 from ecc_hw import convert, data, params
 from ecc_hw.cli import main

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from ecc_hw.boards import framing, simboard
-from ecc_hw.boards.build import (BLOCK_RAM_NAMES, FitError, blocks_for, bundled_calibration, choose_memory,
-                                 fit_check, lane_units_of, must_be_block_ram, predict)
+from ecc_hw.boards.build import bundled_calibration
+from ecc_hw.boards.fit import (BLOCK_RAM_NAMES, FitError, blocks_for, choose_memory, fit_check, lane_units_of,
+                               must_be_block_ram, predict)
 from ecc_hw.boards.targets import BOARDS
 from ecc_hw.boards.top import BoardTop
 from ecc_hw.cli import main

@@ -1,7 +1,7 @@
 """SPRAM layout (rtl_gen/spram_layout.py) and the iCEBreaker fit of the bundled network."""
 import pytest
 
-from ecc_hw.boards.build import FitError, fit_check, predict
+from ecc_hw.boards.fit import FitError, fit_check, predict
 from ecc_hw.boards.targets import BOARDS
 from ecc_hw import data
 from ecc_hw.convert import ConvertOptions, convert

@@ -16,8 +16,7 @@ from ..arithmetic import integer_tre_charges
 from ..backends import is_torch
 from ..linear import EXACT_FLOAT32, EXACT_FLOAT64
 from ..variants import TreMode
-from .edge_map import EdgeMap
-from .network import INPUT
+from .bounds import current_bound, edge_sums
 from .quantise import IntegerGraph, IntegerLayer
 from .simulate import GraphResult, SimLayer, fan_outs_by_source, simulate_graph
 
@@ -28,37 +27,17 @@ def source_fan_outs(graph: IntegerGraph) -> dict:
     return fan_outs_by_source(graph.layers)
 
 
-def _edge_sums(layer: IntegerLayer, input_largest: int) -> np.ndarray:
-    """sum_e sum_j |Wq_e(i, j)| m_src(e) per neuron i over the composed maps, m = ``input_largest`` for the
-    network input and 1 otherwise."""
-    total = np.zeros(layer.neurons)
-    for edge in layer.edges:
-        largest = input_largest if edge.source.kind == INPUT else 1
-        ones = np.full((1, int(np.prod(edge.geometry.input_shape))), float(largest))
-        total = total + EdgeMap(edge.geometry, np.abs(edge.weight).astype(np.float64)).apply(ones)[0]
-    return total
-
-
-def current_bound(graph: IntegerGraph, layer: IntegerLayer, timesteps: int) -> np.ndarray:
-    """Zmax_n per neuron (5.6): sum_e sum_j |Wq_e(i, j)| m_src(e) + |bq_n,i|, plus q_n + 1 on spiking
-    layers; m = u for the network input and 1 otherwise."""
-    total = np.abs(layer.bias).astype(np.float64) + _edge_sums(layer, graph.input_full_scale)
-    if layer.spiking:
-        total = total + layer.tre_charge // timesteps + 1
-    return np.rint(total).astype(np.int64)
-
-
 def map_dtype(layer: IntegerLayer, timesteps: int, input_largest: int):
     """The float dtype in which ``layer``'s edge maps are exact on what the simulation feeds them: a source
     value is at most ``input_largest`` (the network input, |x_q|) or 1 (a spike) per step, and on the output
     layer, which reads spike counts over T steps, T times that. Every partial sum of a map and of the sum
-    over its edges is bounded by ``_edge_sums`` times that factor, plus |bq_n| on a spiking layer (whose
-    bias the simulation adds in the same dtype): float32 when the largest bound is below 2^24, else float64
-    (below 2^53; OverflowError beyond)."""
+    over its edges is bounded by ``edge_sums`` (``ecc_hw.graph.bounds``) times that factor, plus |bq_n| on a
+    spiking layer (whose bias the simulation adds in the same dtype): float32 when the largest bound is below
+    2^24, else float64 (below 2^53; OverflowError beyond)."""
     if layer.spiking:
-        sums = _edge_sums(layer, input_largest) + np.abs(layer.bias)
+        sums = edge_sums(layer, input_largest) + np.abs(layer.bias)
     else:
-        sums = timesteps * _edge_sums(layer, input_largest)
+        sums = timesteps * edge_sums(layer, input_largest)
     bound = float(np.max(sums, initial=0))
     if bound < EXACT_FLOAT32:
         return np.float32
