@@ -63,7 +63,7 @@ def test_synapse_lane_checks_its_parameters(change, kind, message):
     ({"channels": 0}, ValueError, "FireSweep: channels must be at least 1, not 0"),
     ({"height": 1.5}, TypeError, "FireSweep: height must be an integer, not 1.5"),
     ({"threshold": 0}, ValueError, "FireSweep: threshold must be at least 1, not 0"),
-    ({"bias": (1, 2)}, ValueError, "FireSweep: bias must have one entry per channel (3), not 2"),
+    ({"bias": (1, 2)}, ValueError, "FireSweep: bias must have one entry per channel (3) or per neuron (12), not 2"),
     ({"bias": None}, TypeError, "FireSweep: bias must be a list of integers, not None"),
     ({"membrane_width": 1}, ValueError, "FireSweep: membrane_width must be at least 2, not 1"),
     ({"tre_quotient": -1}, ValueError, "FireSweep: tre_quotient must be at least 0, not -1"),
@@ -162,7 +162,7 @@ def test_engine_and_stage_check_their_parameters(parts):
              **{**stage, "tre_mode": "both"})
     _refused(ValueError, "FireStage: shift must be given exactly with binary coding and timesteps > 1",
              FireStage, **{**stage, "binary": True})
-    _refused(TypeError, "FireStage: walker must be a FanOutWalker, not None", FireStage,
+    _refused(ValueError, "FireStage: give exactly one of walker and event_layout", FireStage,
              **{**stage, "walker": None})
 
 
@@ -182,7 +182,7 @@ def test_feed_readout_and_trace_check_their_parameters(parts):
     _refused(ValueError, "Readout: bias_scale must be at least 1, not 0", Readout, **{**readout, "bias_scale": 0})
     sweeps = [stage.sweep for stage in parts["stages"]]
     trace = stream.Signature(data.StructLayout({"layer": 1, "t": 2, "neuron": 8, "mask": 2})).create()
-    _refused(TypeError, "SpikeTrace: sweeps must be a list of FireSweep, not ()", SpikeTrace, sweeps=(), t=Signal(2),
+    _refused(TypeError, "SpikeTrace: sweeps must be a list of Component, not ()", SpikeTrace, sweeps=(), t=Signal(2),
              trace=trace)
     _refused(TypeError, "SpikeTrace: t must be a Value, not 3", SpikeTrace, sweeps=sweeps, t=3, trace=trace)
 
