@@ -56,5 +56,5 @@ def graph_cycle_constants(plan: GraphPlan) -> dict:
         from .max_pool_unit import MaxPoolUnit
 
         constants["pool_spike_latency"] = MaxPoolUnit.SPIKE_LATENCY
-        constants["pool_drain"] = MaxPoolUnit.BUSY_LATENCY - 1
+        constants["pool_busy_latency"] = MaxPoolUnit.BUSY_LATENCY
     return constants

@@ -1,7 +1,7 @@
 """Max-pool unit: a max-pool node over a spiking source layer, event by event (rate or binary coding)."""
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -86,20 +86,22 @@ class MaxPoolUnit(wiring.Component):
     busy : Out(1)
         An event is in flight: a read, compare or write of it is still to come.
 
-    Latency and throughput (both codes alike): an event accepted in cycle a (``valid & ready``) with F
-    reachable pool neurons p_0 .. p_{F-1} (F may be 0) reads its count in a (address from the payload),
-    registers the read data in a+1 (forwarding the new count of either of the two events ahead when it
-    is the same neuron) and writes count + 1 in a+2 (``COUNT_WRITE_LATENCY``; binary coding: these
-    stages only carry the event, for ``busy``). Pool neuron p_j's address (and window offset) is
-    computed in a+1+j, read from the pool memory in a+2+j (``MAX_READ_LATENCY``), the read data
-    registered in a+3+j (forwarding the result of the update two ahead when it is the same neuron: the
-    previous event's last update writes in the cycle of this event's first read), updated (rate: compared
-    with the new count) in a+4+j, where p_j's word is written and its spike word is on ``spikes``
-    (``SPIKE_LATENCY``). The update one ahead is of the same event (a distinct neuron), as the accept cycle
-    of an event issues no address and so leaves a bubble between two events' updates; three or more ahead
-    has written before this one's read. ``events.ready`` is low in a+1 .. a+F and high again in a+1+F:
-    back-to-back events cost exactly 1 + F cycles each. ``busy`` is high in a+1 .. a+3+F and, with no
-    later event, low from a+4+F (``BUSY_LATENCY`` + F) on.
+    Latency and throughput (both codes alike): an event taken in cycle a (``valid & ready``) goes into
+    the input register (its addresses and table reads computed from the payload) and is issued in cycle
+    i >= a + 1, as soon as the previous event has addressed its last pool neuron: i is a + 1 when the
+    unit is idle, else the previous event's i + max(1, F_prev). ``events.ready`` is high while the
+    register is empty or issues, so back-to-back events cost exactly max(1, F) cycles each. With F
+    reachable pool neurons p_0 .. p_{F-1} (F may be 0) an event reads its count in i, registers the read
+    data in i+1 (forwarding the new count of either of the two events ahead when it is the same neuron)
+    and writes count + 1 in i+2 (``COUNT_WRITE_LATENCY`` after a = i - 1; binary coding: these stages
+    only carry the event, for ``busy``). Pool neuron p_j's address (and window offset) is computed in
+    i+j, read from the pool memory in i+1+j (``MAX_READ_LATENCY``), the read data registered in i+2+j
+    (forwarding the result of the update one ahead, being made in that cycle, or of the one two ahead,
+    written in this one's read cycle, when it is the same neuron: an event's own neurons are distinct),
+    updated (rate: compared with the new count) in i+3+j, where p_j's word is written and its spike word
+    is on ``spikes`` (``SPIKE_LATENCY`` after a = i - 1). ``busy`` is high from a+1 to i+2+F and, with no
+    later event, low from i+3+F (``BUSY_LATENCY`` + F after a = i - 1) on. The latencies are stated for
+    an event that finds the unit idle (i = a + 1); a waiting event keeps them from i - 1.
 
     Parameters (keyword-only)
     ----------
@@ -120,16 +122,16 @@ class MaxPoolUnit(wiring.Component):
         Binary (radix) coding instead of rate coding (default False).
     """
 
-    # The count read port is addressed in the accept cycle a itself (from the payload).
-    COUNT_READ_LATENCY = 0
-    # Count + 1 is written in a+2: read (a), read data registered (a+1), increment and write (a+2).
-    COUNT_WRITE_LATENCY = 2
-    # p_j's max word is read in a+2+j: its address is computed from the ROM tables in a+1+j.
+    # Relative to a = i - 1 (i: the issue cycle; i = a + 1 for an event that finds the unit idle):
+    # the count is read in i (from the input register), the read data registered in i+1 and count + 1
+    # written in i+2 = a+3.
+    COUNT_WRITE_LATENCY = 3
+    # p_j's address is computed in i+j and its max word read in i+1+j = a+2+j.
     MAX_READ_LATENCY = 2
-    # p_j's compare, max write and spike word in a+4+j: read (a+2+j), read data registered (a+3+j).
+    # p_j's compare, max write and spike word in i+3+j = a+4+j: read data registered in between.
     SPIKE_LATENCY = 4
-    # ``busy`` is high in a+1 .. a+BUSY_LATENCY+F-1 (the count register stage holds an event with F = 0
-    # to a+3) and low from a+BUSY_LATENCY+F when no event follows.
+    # ``busy`` is low from i+3+F = a+BUSY_LATENCY+F when no event follows (an event with F = 0 is in
+    # flight to its count write in i+2).
     BUSY_LATENCY = 4
 
     def __init__(self, *, input_shape, output_shape, kernel, stride, padding, dilation, lanes: int,
@@ -243,53 +245,58 @@ class MaxPoolUnit(wiring.Component):
         re = row_entries.read_port(domain="comb")
         ce = col_entries.read_port(domain="comb")
 
-        # accept (cycle a): the count read, the fan-out's table reads and the walk's registers
+        # accept (cycle a): the event's addresses and table reads into the input register (``*_r``)
         payload = self.events.payload
-        active = Signal()                # walking: p_j's address is computed this cycle
-        accept = Signal()
-        m.d.comb += [self.events.ready.eq(~active), accept.eq(self.events.valid & ~active),
+        active = Signal()                # walking: p_1 .. p_{F-1} of the issued event still to address
+        valid_r = Signal()
+        issue = Signal()                 # the registered event starts its walk: p_0's address this cycle
+        m.d.comb += [issue.eq(valid_r & ~active), self.events.ready.eq(~valid_r | issue),
                      rc.addr.eq(payload.y), cc.addr.eq(payload.x)]
-        if not binary:
-            src_bits = bits_for(self.source_words - 1)
-            src = Signal(src_bits)
-            m.d.comb += [src.eq(payload.c * (height * width) + payload.y * width + payload.x),
-                         count_rd.addr.eq(src)]
-
         pool_bits = bits_for(self.pool_words - 1)
-        nrows = Signal.like(rc.data)
-        ncols = Signal.like(cc.data)
+        row_bits, col_bits = bits_for(height * rows.stride - 1), bits_for(width * cols.stride - 1)
+        taken = {    # key: (value, width)
+            "nrows": (rc.data, len(rc.data)), "ncols": (cc.data, len(cc.data)),
+            "row_start": (payload.y * rows.stride, row_bits), "col_start": (payload.x * cols.stride, col_bits),
+            "m_base": (payload.c * (out_h * out_w), pool_bits),                          # c * Ho * Wo
+            "n_base": ((payload.c >> lane_bits) * (lanes * out_h * out_w), pool_bits),   # (c // P) P Ho Wo
+            "group": (payload.c >> lane_bits, bits_for(self.groups - 1)),
+            "lane": (payload.c & (lanes - 1), max(1, lane_bits)),
+        }
+        if binary:
+            taken["step"] = (self.t, len(self.t))
+        else:
+            taken["src"] = (payload.c * (height * width) + payload.y * width + payload.x,
+                            bits_for(self.source_words - 1))
+        registered = {key: Signal(width, name=f"{key}_r") for key, (_, width) in taken.items()}
+        with m.If(self.events.valid & self.events.ready):
+            m.d.sync += [registered[key].eq(value) for key, (value, _) in taken.items()]
+            m.d.sync += valid_r.eq(1)
+        with m.Elif(issue):
+            m.d.sync += valid_r.eq(0)
+
+        # the walk: in the issue cycle from the input register, then from the walk's registers
+        walk = {key: Signal.like(registered[key], name=f"{key}_w") for key in registered if key != "src"}
+        cur = {key: Mux(issue, registered[key], walk[key]) for key in walk}
         i = Signal.like(rc.data)
         j = Signal.like(cc.data)
-        row_addr = Signal(bits_for(height * rows.stride - 1))
-        col_start = Signal(bits_for(width * cols.stride - 1))
-        col_addr = Signal.like(col_start)
-        m_base = Signal(pool_bits)       # c * Ho * Wo
-        n_base = Signal(pool_bits)       # (c // P) * P * Ho * Wo
-        group = Signal(bits_for(self.groups - 1))
-        lane = Signal(max(1, lane_bits))
-        m.d.comb += [re.addr.eq(row_addr), ce.addr.eq(col_addr)]
-        with m.If(active):
-            with m.If(j == ncols - 1):
-                m.d.sync += [j.eq(0), i.eq(i + 1), col_addr.eq(col_start), row_addr.eq(row_addr + 1)]
-                with m.If(i == nrows - 1):
-                    m.d.sync += active.eq(0)
+        row_addr = Signal(row_bits)
+        col_addr = Signal(col_bits)
+        cur_i, cur_j = Mux(issue, 0, i), Mux(issue, 0, j)
+        cur_row, cur_col = Mux(issue, registered["row_start"], row_addr), Mux(issue, registered["col_start"], col_addr)
+        walking = Signal()               # p_j's address is computed this cycle
+        m.d.comb += [walking.eq(active | (issue & (registered["nrows"] != 0) & (registered["ncols"] != 0))),
+                     re.addr.eq(cur_row), ce.addr.eq(cur_col)]
+        with m.If(issue):
+            m.d.sync += [walk[key].eq(registered[key]) for key in walk]
+        with m.If(walking):
+            with m.If(cur_j == cur["ncols"] - 1):
+                m.d.sync += [j.eq(0), i.eq(cur_i + 1), col_addr.eq(cur["col_start"]), row_addr.eq(cur_row + 1),
+                             active.eq(cur_i != cur["nrows"] - 1)]
             with m.Else():
-                m.d.sync += [j.eq(j + 1), col_addr.eq(col_addr + 1)]
-        with m.If(accept):
-            m.d.sync += [
-                active.eq((rc.data != 0) & (cc.data != 0)),
-                nrows.eq(rc.data), ncols.eq(cc.data), i.eq(0), j.eq(0),
-                row_addr.eq(payload.y * rows.stride), col_start.eq(payload.x * cols.stride),
-                col_addr.eq(payload.x * cols.stride),
-                m_base.eq(payload.c * (out_h * out_w)),
-                n_base.eq((payload.c >> lane_bits) * (lanes * out_h * out_w)),
-                group.eq(payload.c >> lane_bits), lane.eq(payload.c & (lanes - 1)),
-            ]
+                m.d.sync += [j.eq(cur_j + 1), i.eq(cur_i), col_addr.eq(cur_col + 1), row_addr.eq(cur_row),
+                             active.eq(1)]
         if binary:
             cells = self.kernel[0] * self.kernel[1]
-            step = Signal(range(self.timesteps + 1))     # t of the event being walked
-            with m.If(accept):
-                m.d.sync += step.eq(self.t)
             offset_shape = unsigned(bits_for(cells - 1))
             m.submodules.row_offsets = row_offsets = Memory(
                 shape=offset_shape, depth=rom_depth(len(rows.entries)), init=self.row_offsets)
@@ -297,19 +304,20 @@ class MaxPoolUnit(wiring.Component):
                 shape=offset_shape, depth=rom_depth(len(cols.entries)), init=self.col_offsets)
             ro = row_offsets.read_port(domain="comb")
             co = col_offsets.read_port(domain="comb")
-            m.d.comb += [ro.addr.eq(row_addr), co.addr.eq(col_addr)]
+            m.d.comb += [ro.addr.eq(cur_row), co.addr.eq(cur_col)]
 
-        # count stages: c1 (a+1) read data, registered or forwarded; c2 (a+2) increment and write;
-        # c3 (a+3) the new count is in ``new`` (held for the compares of the event's pool neurons).
-        # Binary coding: only the valid bits (``busy`` of an event with F = 0 to a+3, as in rate coding).
+        # count stages (rate coding): read in the issue cycle i; c1 (i+1) read data, registered or
+        # forwarded; c2 (i+2) increment and write; from i+3 the new count is in ``new`` (held for the
+        # compares of the event's pool neurons, the last in i+2+F, before the next event's c2 ends).
+        # Binary coding: only the valid bits (``busy`` of an event with F = 0 to i+2, as in rate coding).
         if binary:
-            valid_c1 = delayed(m, {"valid": accept}, "c1")[0]
+            valid_c1 = delayed(m, {"valid": issue}, "c1")[0]
             valid_c2 = delayed(m, {"valid": valid_c1}, "c2")[0]
-            valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
         else:
-            valid_c1, src_c1 = delayed(m, {"valid": accept, "src": src}, "c1")
+            src = registered["src"]
+            m.d.comb += count_rd.addr.eq(src)
+            valid_c1, src_c1 = delayed(m, {"valid": issue, "src": src}, "c1")
             valid_c2, src_c2 = delayed(m, {"valid": valid_c1, "src": src_c1}, "c2")
-            valid_c3 = delayed(m, {"valid": valid_c2}, "c3")[0]
             count_c2 = Signal(count_shape)
             new_c2 = Signal(count_shape)
             new = Signal(count_shape)        # the count of the last event past c2
@@ -321,29 +329,36 @@ class MaxPoolUnit(wiring.Component):
             with m.If(valid_c2):
                 m.d.sync += new.eq(new_c2)
 
-        # max stages: m0 (a+2+j) read; m1 (a+3+j) read data, registered or forwarded; m2 (a+4+j)
-        # compare, write and spike word
+        # max stages: p_j's address in i+j; m0 (i+1+j) read; m1 (i+2+j) read data, registered or forwarded;
+        # m2 (i+3+j) compare, write and spike word
         row_part, pool_row = re.data[:row_low], re.data[row_low:]
         pool_col = ce.data
-        stage = {"valid": active, "maddr": (m_base + row_part + pool_col)[:pool_bits],
-                 "neuron": (n_base + row_part + pool_col)[:pool_bits], "y": pool_row[:bits_for(out_h - 1)],
-                 "x": pool_col[:bits_for(out_w - 1)], "group": group, "lane": lane}
+        stage = {"valid": walking, "maddr": (cur["m_base"] + row_part + pool_col)[:pool_bits],
+                 "neuron": (cur["n_base"] + row_part + pool_col)[:pool_bits], "y": pool_row[:bits_for(out_h - 1)],
+                 "x": pool_col[:bits_for(out_w - 1)], "group": cur["group"], "lane": cur["lane"]}
         if binary:
-            stage.update({"offset": (ro.data + co.data)[:len(ro.data)], "step": step})
+            stage.update({"offset": (ro.data + co.data)[:len(ro.data)], "step": cur["step"]})
         m0 = delayed(m, stage, "m0")
         m1 = delayed(m, dict(zip(stage, m0)), "m1")
         m2 = delayed(m, dict(zip(stage, m1)), "m2")
         valid_m0, maddr_m0 = m0[0], m0[1]
-        valid_m1 = m1[0]
+        valid_m1, maddr_m1 = m1[0], m1[1]
         valid_m2, maddr_m2, neuron_m2, y_m2, x_m2, group_m2, lane_m2 = m2[:7]
         old_m2 = Signal(word_shape)
         result_m2 = Signal(word_shape)   # p's word after the update (rate: max[p] after the compare)
         result_m3 = Signal(word_shape)
-        # Only the update two ahead can hit this one's neuron, writing it in this one's read cycle: the
-        # update one ahead is of the same event (distinct neurons), as the accept cycle of an event
-        # issues no address and so leaves a bubble between two events' updates.
+        # The updates one and two ahead may hit this one's neuron (of another event: an event's neurons are
+        # distinct): the one ahead is updated in m2 while this one is in m1 (its result forwarded), the one
+        # two ahead writes in this one's read cycle (its registered result forwarded); three or more ahead
+        # have written before this one's read.
+        near_m1 = Signal()
         far_m1 = Signal()
+        forwarded = Signal(word_shape)   # old_m2's next value
         higher = Signal()                # p spikes
+        m.d.sync += [near_m1.eq(valid_m1 & (maddr_m1 == maddr_m0)), far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
+                     old_m2.eq(forwarded), result_m3.eq(result_m2)]
+        m.d.comb += forwarded.eq(Mux(near_m1, Value.cast(result_m2),
+                                     Mux(far_m1, Value.cast(result_m3), Value.cast(max_rd.data))))
         m.d.comb += max_rd.addr.eq(maddr_m0)
         if binary:
             offset_m2, step_m2 = m2[7:]
@@ -362,9 +377,6 @@ class MaxPoolUnit(wiring.Component):
             with m.Elif((cur & bit).any()):
                 m.d.comb += [result_m2.tied.eq(cur), result_m2.survivors.eq(bit),
                              result_m2.fired_at.eq(step_m2)]
-            m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
-                         old_m2.eq(Mux(far_m1, result_m3.as_value(), max_rd.data.as_value())),
-                         result_m3.eq(result_m2)]
             with m.If(self.clear_en):
                 m.d.comb += [max_wr.addr.eq(self.clear_addr),
                              max_wr.data.eq(fresh),
@@ -373,8 +385,6 @@ class MaxPoolUnit(wiring.Component):
                 m.d.comb += [max_wr.addr.eq(maddr_m2), max_wr.data.eq(result_m2), max_wr.en.eq(valid_m2)]
         else:
             m.d.comb += [higher.eq(valid_m2 & (new > old_m2)), result_m2.eq(Mux(higher, new, old_m2))]
-            m.d.sync += [far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
-                         old_m2.eq(Mux(far_m1, result_m3, max_rd.data)), result_m3.eq(result_m2)]
 
             with m.If(self.clear_en):
                 m.d.comb += [count_wr.addr.eq(self.clear_addr), count_wr.data.eq(0),
@@ -391,6 +401,6 @@ class MaxPoolUnit(wiring.Component):
             word.group.eq(group_m2), word.y.eq(y_m2), word.x.eq(x_m2),
             word.mask.eq(Const(1, lanes) << lane_m2 if lane_bits else 1),
             self.neuron.eq(neuron_m2),
-            self.busy.eq(active | valid_c1 | valid_c2 | valid_c3 | valid_m0 | valid_m1 | valid_m2),
+            self.busy.eq(valid_r | active | valid_c1 | valid_c2 | valid_m0 | valid_m1 | valid_m2),
         ]
         return m

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from amaranth.hdl import unsigned
 from amaranth.sim import Simulator
 
+from ecc_hw.graph.cycle_model import POOL_BUSY_LATENCY, POOL_SPIKE_LATENCY
 from ecc_hw.graph.network import LAYER, MaxPoolNode, Source
 from ecc_hw.graph.pooling import max_pool
 from ecc_hw.graph.radix import max_pool_bits
@@ -191,6 +192,7 @@ class Event:
     gap: int             # idle cycles before it is presented
     presented: int = -1
     accepted: int = -1
+    issued: int = -1
 
 
 def simulate(g, images, waits, clear_bits=None, binary=False):
@@ -267,8 +269,8 @@ def simulate(g, images, waits, clear_bits=None, binary=False):
 
 def check(g, trains_per_image, images, waits, clear_bits=None, binary=False):
     """Simulate and check everything against the references and the documented timing (the same in both
-    codes). Returns the number of events whose first pool neuron is the previous event's last, read in the
-    cycle that one is written (the pool word forwarded)."""
+    codes). Returns the number of events whose first pool neuron is the previous event's last, issued right
+    after it (the pool word forwarded while that one updates it)."""
     dut, words, busy, memories = simulate(g, images, waits, clear_bits, binary)
     events = [event for steps in images for events in steps for event in events]
     fan = {}
@@ -278,29 +280,33 @@ def check(g, trains_per_image, images, waits, clear_bits=None, binary=False):
                 fan[c, y, x] = reachable(g, c, y, x)
                 assert dut.fan_out(y, x) == len(fan[c, y, x])
 
-    # events.ready: high when idle, an event costs exactly 1 + F cycles
-    free = 0
+    # events.ready: an event is taken into the input register as soon as it is empty or issues; it is
+    # issued one cycle later at the earliest, and max(1, F) cycles after the previous one at the earliest
+    issue_free = 0                   # the first cycle the walk can take the next event
+    register_free = 0                # the first cycle the input register can take the next event
     forwarded = 0
     for previous, event in zip([None] + events, events):
-        assert event.accepted == max(event.presented, free), event
+        assert event.accepted == max(event.presented, register_free), event
+        event.issued = max(event.accepted + 1, issue_free)
         if (previous is not None and fan[previous.cell] and fan[event.cell]
-                and fan[previous.cell][-1] == fan[event.cell][0] and event.accepted == free):
+                and fan[previous.cell][-1] == fan[event.cell][0] and event.issued == issue_free):
             forwarded += 1
-        free = event.accepted + 1 + len(fan[event.cell])
+        issue_free = event.issued + max(1, len(fan[event.cell]))
+        register_free = event.issued
 
-    # busy: high in a+1 .. a+BUSY_LATENCY+F-1 of every event, low otherwise
+    # busy: high from a+1 to i+2+F of every event (i: its issue cycle), low otherwise
     expected = [False] * len(busy)
     for event in events:
-        for k in range(event.accepted + 1, event.accepted + MaxPoolUnit.BUSY_LATENCY + len(fan[event.cell])):
+        for k in range(event.accepted + 1, event.issued + MaxPoolUnit.BUSY_LATENCY - 1 + len(fan[event.cell])):
             expected[k] = True
     assert [bool(b) for b in busy] == expected
 
-    # spike words: p_j of the event accepted in a at a + SPIKE_LATENCY + j
+    # spike words: p_j of the event issued in i at i - 1 + SPIKE_LATENCY + j
     emitted = [[set() for _ in steps] for steps in images]
     starts = {}
     for event in events:
         for j, neuron in enumerate(fan[event.cell]):
-            starts[event.accepted + MaxPoolUnit.SPIKE_LATENCY + j] = (event, neuron)
+            starts[event.issued - 1 + MaxPoolUnit.SPIKE_LATENCY + j] = (event, neuron)
     for cycle, word, index in words:
         assert cycle in starts, f"a spike word in cycle {cycle} that no event's pool neuron owns"
         event, (c, py, px) = starts[cycle]
@@ -391,7 +397,7 @@ def _directed(g, cells_per_step, gap=0):
 
 def test_same_source_back_to_back():
     """One source spiking every step with no gap: the count and the max are forwarded (F = 1, so the
-    next event reads both in the cycle the previous one writes them)."""
+    next event reads both while the previous one updates them)."""
     g = make_geometry(1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 5)
     check(g, *_directed(g, [[(0, 0, 0)]] * 5))
 
@@ -459,8 +465,8 @@ def test_binary_tie_and_drop_out():
 
 
 def test_binary_same_pool_neuron_back_to_back():
-    """The same steps back to back (F = 1): every event reads the pool word in the cycle the event ahead
-    writes it (forwarded), within a step and across steps."""
+    """The same steps back to back (F = 1): every event reads the pool word while the event ahead updates
+    it (forwarded), within a step and across steps."""
     g = make_geometry(1, 2, 1, (2, 1), (2, 1), (0, 0, 0, 0), (1, 1), False, 1, 6)
     assert check(g, *_directed(g, TIE_STEPS), binary=True) == 7
     g = make_geometry(1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, 1, 5)
@@ -502,6 +508,10 @@ def test_bad_arguments(name, value):
         MaxPoolUnit(**{**GOOD, name: value})
 
 
+def test_the_graph_cycle_model_keeps_the_units_latencies():
+    assert (POOL_SPIKE_LATENCY, POOL_BUSY_LATENCY) == (MaxPoolUnit.SPIKE_LATENCY, MaxPoolUnit.BUSY_LATENCY)
+
+
 def test_good_arguments():
     unit = MaxPoolUnit(**GOOD)
     assert unit.clear_depth == 32 and unit.clear_bits == 5
@@ -529,8 +539,8 @@ def test_write_cycles():
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run()
-    assert trace[0][1] == 1                  # accepted in cycle a = 0, F = 4
-    assert [ready for _, ready, _, _ in trace[:6]] == [1, 0, 0, 0, 0, 1]
+    # accepted in cycle a = 0 (F = 4), issued in 1: a lone event leaves the input register free
+    assert [ready for _, ready, _, _ in trace] == [1] * 12
     assert [count for _, _, count, _ in trace] == [0] * (MaxPoolUnit.COUNT_WRITE_LATENCY + 1) + [1] * (
         12 - MaxPoolUnit.COUNT_WRITE_LATENCY - 1)
     for j in range(4):
@@ -560,7 +570,7 @@ def test_binary_write_cycles():
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run()
-    assert [ready for ready, _ in trace[:6]] == [1, 0, 0, 0, 0, 1]
+    assert [ready for ready, _ in trace] == [1] * 12
     for j in range(4):
         first = MaxPoolUnit.SPIKE_LATENCY + j + 1
         assert [int(words[j].fired_at) for _, words in trace] == [0] * first + [1] * (12 - first)

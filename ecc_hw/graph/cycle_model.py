@@ -17,7 +17,7 @@ Schedule (P lanes; a layer's channel co in lane co % P, group co // P; D_n = cei
   - each further consumer replays the source's spike buffer: rewound in E, its spikes offered back to
     back from E + 2 (E + 1 ends the phase when the source did not spike); an edge's walks cost as in a
     chain's integration; a max-pool node's pass (its first consumer: from E + 1, the buffer's words
-    already waiting) costs 1 + F cycles per spike, F the pool neurons whose window holds the spiking cell,
+    already waiting) costs max(1, F) cycles per spike, F the pool neurons whose window holds the spiking cell,
     and a pool spike word comes out ``POOL_SPIKE_LATENCY + j`` cycles after its event is taken (j: the
     neuron's place among the event's F, row-major);
   - a max-pool node's first consumer, when it is an edge, takes the pool's spike words during the pass,
@@ -36,11 +36,11 @@ from .edge_map import EdgeMap
 from .network import INPUT, LAYER, MAX_POOL, Geometry, MaxPoolNode, Source
 from .quantise import IntegerGraph
 
-# MaxPoolUnit: an event taken in cycle a costs 1 + F cycles; pool neuron j's spike word is out in
-# a + POOL_SPIKE_LATENCY + j; busy is low from a + 4 + F, so a pass ends POOL_DRAIN cycles after its last
-# event's 1 + F
+# MaxPoolUnit: back-to-back events cost max(1, F) cycles each; an event at a (the cycle before its issue)
+# has pool neuron j's spike word out in a + POOL_SPIKE_LATENCY + j, and with no event after it the unit's
+# busy is low from a + POOL_BUSY_LATENCY + F, where the pass ends
 POOL_SPIKE_LATENCY = 4
-POOL_DRAIN = 3
+POOL_BUSY_LATENCY = 4
 POOL_INLET_LATENCY = 2      # the FIFO before a max-pool unit: a spike offered in cycle k reaches the unit in k + 2
 BUFFER_REPLAY_LATENCY = 3   # SpikeBuffer: a word pushed in cycle k is offered from k + 3
 REWIND_LATENCY = 2          # SpikeBuffer: after a rewind pulse in cycle k, the first spike is offered in k + 2
@@ -144,8 +144,8 @@ def _pool_pass(start: int, events: np.ndarray, counts_before: np.ndarray, maxima
                 maxima[p] = new
                 emitted.append(p)
                 times.append(cycle + POOL_SPIKE_LATENCY + j)
-        cycle += 1 + len(cells)
-        last_end = cycle + POOL_DRAIN
+        last_end = cycle + POOL_BUSY_LATENCY + len(cells)
+        cycle += max(1, len(cells))
     return (last_end if len(events) else start), np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
@@ -154,6 +154,7 @@ def _radix_pool_pass(start: int, events: np.ndarray, tied: list, windows):
     fires; the tied cells that did not fire drop out): ``tied`` (a set of cells per pool neuron) is updated in
     place; returns what ``_pool_pass`` returns."""
     cycle, emitted, times, survivors = start, [], [], {}
+    end = start
     for i in events:
         cells = windows[i]
         for j, p in enumerate(cells):
@@ -164,10 +165,10 @@ def _radix_pool_pass(start: int, events: np.ndarray, tied: list, windows):
                 emitted.append(p)
                 times.append(cycle + POOL_SPIKE_LATENCY + j)
             survivors[p].add(i)
-        cycle += 1 + len(cells)
+        end = cycle + POOL_BUSY_LATENCY + len(cells)
+        cycle += max(1, len(cells))
     for p, cells in survivors.items():
         tied[p] = cells
-    end = cycle + POOL_DRAIN if len(events) else start
     return end, np.asarray(emitted, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
