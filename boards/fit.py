@@ -123,8 +123,9 @@ def fit_check(board: Board, plan) -> dict:
 def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memory: str | None = None):
     """The plan and fit prediction for the first of ``board.memories`` (or ``memory``) that the
     network fits; raises ``UserError`` for a memory the board lacks and, when none fits, one
-    ``FitError`` line with every candidate's reason. A graph network (``GraphParams``) is built with
-    dual-port block RAM banks only: any other ``memory`` is a one-line ``UserError``."""
+    ``FitError`` line with every candidate's reason. A graph network (``GraphParams``) is built for a board
+    with dual-port block RAM banks only (its SPRAM design, ``ecc-hw generate --memory spram``, has no board
+    build yet): any other ``memory`` is a one-line ``UserError``."""
     from ecc_hw.networks import is_graph
     from ecc_hw.rtl_gen.plan import make_plan
     from ecc_hw.variants import Memory
@@ -132,8 +133,8 @@ def choose_memory(board: Board, params, lanes: int, timesteps: int | None, memor
     if is_graph(params):
         from ecc_hw.rtl_gen.graph_plan import make_graph_plan
         if memory is not None and Memory(memory) != Memory.BRAM:
-            raise UserError(f"{memory}: graph networks are built with dual-port block RAM banks only "
-                            f"(--memory bram)", field="memory")
+            raise UserError(f"{memory}: graph networks are built with dual-port block RAM banks only on a board "
+                            f"(--memory bram; ecc-hw generate and verify take --memory spram)", field="memory")
         if Memory.BRAM not in board.memories:
             raise UserError(f"{board.name} has no dual-port block RAM banks for a graph network", field="memory")
         plan = make_graph_plan(params, lanes, timesteps, Memory.BRAM)

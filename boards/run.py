@@ -50,7 +50,7 @@ def run_cli(args) -> None:
     net = load_network(args.net)
     graph = is_graph(net)
     if graph and Memory(args.memory) != Memory.BRAM:
-        raise UserError(f"{args.memory}: graph networks are built with dual-port block RAM banks only",
+        raise UserError(f"{args.memory}: graph networks are built with dual-port block RAM banks only on a board",
                         field="memory")
     if not graph and net.input_kind == InputKind.EVENTS:
         raise UserError(f"{args.net}: event input runs in simulation only (ecc-hw verify)")

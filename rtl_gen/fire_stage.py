@@ -68,12 +68,14 @@ class FireStage:
         The buffer can replay its words again (``SpikeBuffer.rewind``), for a source with several consumers.
     buffer_name : str or None
         The buffer's submodule name (default ``spikes<n+1>``).
+    spike_region : str or None
+        The buffer's region (and bank) in ``spike_stack`` (default ``layer<n+1>_spike_buffer``, a chain's).
     """
 
     def __init__(self, *, layer: LayerPlan, lanes: int, timesteps: int, binary: bool, tre_mode: str,
                  interval: int, current_width: int | None, walker: FanOutWalker | None,
                  shift: Value | None = None, spike_stack: SpramStackUnit | None = None, event_layout=None,
-                 rewind: bool = False, buffer_name: str | None = None):
+                 rewind: bool = False, buffer_name: str | None = None, spike_region: str | None = None):
         owner = "FireStage"
         check_type(owner, "layer", layer, LayerPlan)
         if not layer.spiking:
@@ -102,6 +104,7 @@ class FireStage:
                                tre_quotient=layer.tre_quotient, current_width=current_width,
                                binary_steps=timesteps if binary else 0, interval=interval)
         self.buffer_name = buffer_name or f"spikes{self.number + 1}"
+        self.spike_region = spike_region or f"layer{self.number + 1}_spike_buffer"
         self.buffer = SpikeBuffer(self.sweep.spike_layout, layer.target.depth_used, lanes,
                                   walker.events.payload.shape() if walker is not None else event_layout,
                                   single_port=spike_stack is not None, rewind=rewind)
@@ -118,7 +121,7 @@ class FireStage:
             m.d.comb += fire.shift.eq(self.shift)
         m.submodules[self.buffer_name] = buf
         if self.spike_stack is not None:
-            name = f"layer{self.number + 1}_spike_buffer"
+            name = self.spike_region
             rp, wp = self.spike_stack.bank(name, name, 0, unsigned(buf.wr_data.as_value().shape().width))
             m.d.comb += [wp.addr.eq(buf.wr_addr), wp.data.eq(buf.wr_data), wp.en.eq(buf.wr_en),
                          rp.addr.eq(buf.rd_addr), rp.req.eq(buf.rd_req), buf.rd_data.eq(rp.data)]

@@ -160,7 +160,8 @@ def generate_graph(params: GraphParams, out_dir, lanes: int, trace: bool, timest
     manifest = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "top": "ecc_snn", "topology": "graph",
         "lanes": plan.lanes, "timesteps": plan.timesteps, "trace": bool(trace), "tre_mode": plan.tre_mode,
-        "coding": plan.coding, "memory": plan.memory, "spram_blocks": 0,
+        "coding": plan.coding, "memory": plan.memory,
+        "spram_blocks": plan.spram.blocks if plan.spram is not None else 0,
         "input": {"shape": list(plan.input_shape), "bits": plan.input_bits, "signed": plan.input_signed,
                   "layout": plan.input_layout,
                   "order": "channel-major (c, y, x) of the (C, H, W) map, whatever the model's layout"},

@@ -24,8 +24,10 @@ from ecc_hw.graph.store import GraphParams
 from ecc_hw.variants import Coding, Memory, Method, TreMode
 
 from .errors import HardwareError
+from .graph_spram import check_stack_depths, graph_spram_layout
 from .plan import (MAX_INPUT_BITS, MAX_LANES, MAX_MEMBRANE_WIDTH, MAX_TIMESTEPS, MAX_WEIGHT_BITS, LayerPlan,
                    TargetPlan, bits_for, build_target, pow2_depth, rom_depth, signed_bits_for)
+from .spram_layout import SpramLayout
 
 
 @dataclass
@@ -89,9 +91,14 @@ class GraphPlan:
     pools: list[PoolPlan] = field(default_factory=list)
     schedule: tuple[Source, ...] = ()
     memory: Memory = Memory.BRAM
+    spram: SpramLayout | None = None  # memory="spram": the stacks of rtl_gen.graph_spram
 
     events = False                   # graph designs take images (no event input)
-    spram = None                     # and dual-port banks only
+
+    @property
+    def issue_interval(self) -> int:
+        """Cycles between two updates of one bank: 1 (BRAM) or 2 (SPRAM: read, then write)."""
+        return 2 if self.spram is not None else 1
 
     @property
     def binary(self) -> bool:
@@ -139,8 +146,11 @@ class GraphPlan:
 
     @property
     def clear_depth(self) -> int:
-        """Cycles of the clear sweep: the deepest used bank, count or maximum memory."""
+        """Cycles of the clear sweep: the deepest used bank (with SPRAM: the state stack's words, its regions
+        one after the other), count or maximum memory."""
         depths = [layer.layer.target.depth_used for layer in self.layers]
+        if self.spram is not None:
+            depths = [self.spram.state.depth]
         for pool in self.pools:
             depths += [int(np.prod(pool.node.input_shape)), pool.neurons]
         return max(depths)
@@ -148,6 +158,8 @@ class GraphPlan:
     def memories(self) -> list[dict]:
         """Every memory of the design: name, depth, width, count (lanes), kind."""
         mems, p = [], self.lanes
+        # in SPRAM a bank takes its used words of a stack region (no power-of-two rounding)
+        bank = "spram" if self.spram is not None else "ram"
         for layer in self.layers:
             n = layer.number
             t = layer.layer.target
@@ -155,14 +167,15 @@ class GraphPlan:
                 e = edge.target
                 mems.append({"name": f"edge{edge.name}_weights", "count": min(p, t.out_shape[0]),
                              "depth": rom_depth(len(e.weight_roms[0])), "width": self.weight_bits, "kind": "rom"})
+            depth = t.depth_used if self.spram is not None else pow2_depth(t.depth_used)
             if layer.fed_by_input:
                 mems.append({"name": f"layer{n}_current", "count": min(p, t.out_shape[0]),
-                             "depth": pow2_depth(t.depth_used), "width": self.current_width, "kind": "ram"})
+                             "depth": depth, "width": self.current_width, "kind": bank})
             mems.append({"name": f"layer{n}_membrane", "count": min(p, t.out_shape[0]),
-                         "depth": pow2_depth(t.depth_used), "width": layer.layer.membrane_width, "kind": "ram"})
+                         "depth": depth, "width": layer.layer.membrane_width, "kind": bank})
             if layer.layer.spiking:
-                mems.append({"name": f"layer{n}_spike_buffer", "count": 1, "depth": pow2_depth(t.depth_used),
-                             "width": self.spike_word_width(t.groups, t.out_shape), "kind": "ram"})
+                mems.append({"name": f"layer{n}_spike_buffer", "count": 1, "depth": depth,
+                             "width": self.spike_word_width(t.groups, t.out_shape), "kind": bank})
         for pool in self.pools:
             node = pool.node
             count_width = bits_for(self.timesteps)
@@ -204,8 +217,8 @@ def pool_overlaps(plan: GraphPlan, pool: PoolPlan) -> bool:
 
 
 def _check_options(params: GraphParams, lanes, timesteps: int, memory) -> None:
-    if memory != Memory.BRAM:
-        raise HardwareError(f"graph networks are built with dual-port BRAM banks only, not memory {memory!r}")
+    if memory not in Memory.values():
+        raise HardwareError(f"memory must be bram or spram, got {memory!r}")
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)):
         raise HardwareError(f"lanes must be an integer, got {lanes!r}")
     if not 1 <= int(lanes) <= MAX_LANES or int(lanes) & (int(lanes) - 1):
@@ -340,4 +353,8 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
         plan.layers.append(GraphLayerPlan(layer.index, lp, edges, layer.fed_by_input))
     for node in network.max_pools:
         plan.pools.append(PoolPlan(node.index, node, -(-node.output_shape[0] // lanes)))
+    if memory == Memory.SPRAM:
+        layout = graph_spram_layout(plan)
+        check_stack_depths(plan, layout)
+        plan.spram = layout
     return plan

@@ -20,6 +20,7 @@ from .input_feed import InputFeed, pixel_shape
 from .plan import bits_for
 from .readout import Readout, result_layout
 from .spike_buffer import SpikeBuffer
+from .spram import SpramStackUnit
 from .trace import SpikeTrace
 
 
@@ -60,7 +61,11 @@ class EccGraphSnn(wiring.Component):
     order, each max-pool node right after its layer): a spiking layer's fire sweep, its spikes replayed
     into each consumer in turn (its edges by layer, then the max-pool nodes over it; the first edge takes
     them while the sweep runs), and a max-pool node's spikes, made during its pass, replayed likewise; then
-    the readout. ``ecc_hw.graph.cycle_model`` gives the exact cycle count.
+    the readout. ``ecc_hw.graph.cycle_model`` gives the exact cycle count. With ``plan.spram`` (``memory=
+    "spram"``) the membrane, current and layer spike-buffer banks live in SB_SPRAM256KA stacks
+    (``rtl_gen.graph_spram``): every walker and sweep reads a bank in one cycle and writes it in the next,
+    and a layer's first edge integrates after the sweep instead of during it
+    (``ecc_hw.graph.spram_cycle_model``).
 
     Built from the chain's components: per edge an :class:`~rtl_gen.engine.IntegrationEngine` (submodules
     ``walker<n>e<k>``, ``lane<n>e<k>_<lane>``) into its layer's :class:`~rtl_gen.banks.MembraneBanks`; per
@@ -88,7 +93,7 @@ class EccGraphSnn(wiring.Component):
         plan = self.plan
         max_shift = plan.timesteps - 1 if shift is not None and edge.source.kind != INPUT else 0
         return IntegrationEngine(target=edge.target, value_shape=value_shape, weight_bits=plan.weight_bits,
-                                 width=width, lanes=plan.lanes, interval=1, max_shift=max_shift,
+                                 width=width, lanes=plan.lanes, interval=plan.issue_interval, max_shift=max_shift,
                                  shift=shift if max_shift else None, name=edge.name)
 
     def elaborate(self, platform):
@@ -97,6 +102,10 @@ class EccGraphSnn(wiring.Component):
         lanes, T = plan.lanes, plan.timesteps
         step = StepCounter(timesteps=T, binary=plan.binary)
         pixel = self.pixels.payload.shape()
+        state_stack = spike_stack = None
+        if plan.spram is not None:
+            m.submodules.spram_state = state_stack = SpramStackUnit(plan.spram.state)
+            m.submodules.spram_spikes = spike_stack = SpramStackUnit(plan.spram.spikes)
 
         engines: dict[str, IntegrationEngine] = {}
         layer_banks, current_banks = {}, None
@@ -108,20 +117,23 @@ class EccGraphSnn(wiring.Component):
                                       pixel if from_input else unsigned(1), step.shift)
                 engine.add_to(m)
                 engines[edge.name] = engine
-            layer_banks[layer.number] = MembraneBanks(target=lp.target, width=lp.membrane_width, lanes=lanes)
+            layer_banks[layer.number] = MembraneBanks(target=lp.target, width=lp.membrane_width, lanes=lanes,
+                                                      stack=state_stack)
             layer_banks[layer.number].add_to(m)
             if layer.fed_by_input:
-                current_banks = MembraneBanks(target=lp.target, width=plan.current_width, lanes=lanes, current=True)
+                current_banks = MembraneBanks(target=lp.target, width=plan.current_width, lanes=lanes, current=True,
+                                              stack=state_stack)
                 current_banks.add_to(m)
 
         stages = {}
         for layer in plan.spiking:
             lp = layer.layer
             stage = FireStage(layer=lp, lanes=lanes, timesteps=T, binary=plan.binary, tre_mode=plan.tre_mode,
-                              interval=1, current_width=plan.current_width if layer.fed_by_input else None,
-                              walker=None, shift=step.shift,
+                              interval=plan.issue_interval,
+                              current_width=plan.current_width if layer.fed_by_input else None,
+                              walker=None, shift=step.shift, spike_stack=spike_stack,
                               event_layout=source_event_layout(lp.target.out_shape), rewind=True,
-                              buffer_name=f"spikes{layer.number}")
+                              buffer_name=f"spikes{layer.number}", spike_region=f"layer{layer.number}_spike_buffer")
             stage.add_to(m)
             stages[layer.number] = stage
 
@@ -175,7 +187,9 @@ class EccGraphSnn(wiring.Component):
             for replay, consumer in zip(replays, consumers):    # a pool's first consumer edge runs in its pass
                 if isinstance(consumer, PoolPlan) and pool_overlaps(plan, consumer):
                     replay.alongside = replays_of[Source(MAX_POOL, consumer.number)][0]
-            overlap = bool(replays) and isinstance(consumers[0], EdgePlan)
+            # a layer's first edge takes its spikes during the sweep, except with SPRAM: the sweep and the
+            # integration would need two addresses in the state stack (and in the spike stack) at once
+            overlap = bool(replays) and isinstance(consumers[0], EdgePlan) and (plan.spram is None or not is_layer)
             label = f"{'L' if is_layer else 'P'}{source.index}"
             sources.append(SourcePhases(label, stages[source.index] if is_layer else None, overlap, replays))
 

@@ -47,11 +47,15 @@ def cycle_constants(plan: HardwarePlan) -> dict:
 
 def graph_cycle_constants(plan: GraphPlan) -> dict:
     """The schedule's constants of a graph design (``ecc_hw.graph.cycle_model`` keeps its own copy)."""
-    constants = {"clear_cycles": plan.clear_depth, "issue_interval": 1, "fire_overhead": fire_overhead(1),
-                 "lane_drain": lane_drain(1), "readout_entry": Controller.STATE_CHANGE,
+    interval = plan.issue_interval
+    constants = {"clear_cycles": plan.clear_depth, "issue_interval": interval,
+                 "fire_overhead": fire_overhead(interval), "lane_drain": lane_drain(interval),
+                 "readout_entry": Controller.STATE_CHANGE,
                  "readout_per_neuron": Readout.CYCLES_PER_NEURON, "class_words": Readout.CLASS_WORDS,
                  "buffer_replay_latency": SpikeBuffer.REPLAY_LATENCY, "rewind_latency": SpikeBuffer.REWIND_LATENCY,
                  "sweep_words": [layer.layer.target.depth_used for layer in plan.spiking]}
+    if plan.spram is not None:   # the layers' buffers are single-ported (the max-pool nodes' stay dual-ported)
+        constants["layer_rewind_latency"] = SpikeBuffer.SINGLE_PORT_REWIND_LATENCY
     if plan.pools:
         from .max_pool_unit import MaxPoolUnit
 

@@ -50,7 +50,8 @@ class SpikeBuffer(wiring.Component):
     word pushed in cycle k can be replayed from cycle k+1, but only after one cycle without a push
     (the controller leaves at least one between a fire sweep's last push and the integration).
     After ``rewind`` in cycle k (dual-ported), the first spike is offered from cycle k+2 (the read
-    port is addressed at word 0 in k, the word register loaded in k+1).
+    port is addressed at word 0 in k, the word register loaded in k+1); single-ported, from k+1 (word 0
+    is read in k: ``rd_req`` is high in the pulse's cycle).
     """
 
     # Dual-ported: a word pushed in cycle k is replayed from k+3: the push register (k+1, written and
@@ -59,6 +60,9 @@ class SpikeBuffer(wiring.Component):
 
     # Dual-ported: after a rewind pulse in cycle k the first spike is offered in k+2.
     REWIND_LATENCY = 2
+
+    # Single-ported: after a rewind pulse in cycle k the first spike is offered in k+1 (read data direct).
+    SINGLE_PORT_REWIND_LATENCY = 1
 
     def __init__(self, word_layout: data.StructLayout, words: int, lanes: int,
                  event_layout: data.StructLayout, single_port: bool = False, rewind: bool = False):
@@ -74,8 +78,6 @@ class SpikeBuffer(wiring.Component):
             "pending": Out(1),
         }
         if rewind:
-            if single_port:
-                raise ValueError("SpikeBuffer: rewind needs the dual-ported buffer")
             members["rewind"] = In(1)
         self.with_rewind = rewind
         if single_port:
@@ -87,7 +89,8 @@ class SpikeBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self.single_port:
-            m.d.comb += self.rd_req.eq(self.pending | self.push.valid)
+            req = self.pending | self.push.valid
+            m.d.comb += self.rd_req.eq(req | self.rewind if self.with_rewind else req)
             self._replay_direct(m, _Port(addr=self.wr_addr, data=self.wr_data, en=self.wr_en),
                                 _Port(addr=self.rd_addr, data=self.rd_data, en=None))
         else:
@@ -143,7 +146,7 @@ class SpikeBuffer(wiring.Component):
         with m.If(advance):
             m.d.sync += rp.eq(rp + 1)
         m.d.comb += rp_port.addr.eq(rp + advance)
-        with m.If(self.clear):
+        with m.If(self.clear | self.rewind if self.with_rewind else self.clear):
             m.d.sync += [rp.eq(0), consumed.eq(0)]
             m.d.comb += rp_port.addr.eq(0)
 

@@ -40,7 +40,7 @@ def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Me
     from ecc_hw.graph.store import GraphParams
 
     if isinstance(params, GraphParams):
-        return _graph_expected(params, x_q, lanes, timesteps)
+        return _graph_expected(params, x_q, lanes, timesteps, memory)
     from ecc_hw import golden
     from ecc_hw.cycle_model import cycles_per_image
 
@@ -50,9 +50,11 @@ def expected_for(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Me
                     np.asarray(cycles, dtype=np.int64))
 
 
-def _graph_expected(params, x_q: np.ndarray, lanes: int, timesteps: int) -> Expected:
-    """``expected_for`` of a graph network (``ecc_hw.graph.golden``, ``ecc_hw.graph.cycle_model``)."""
+def _graph_expected(params, x_q: np.ndarray, lanes: int, timesteps: int, memory: Memory) -> Expected:
+    """``expected_for`` of a graph network (``ecc_hw.graph.golden``; ``ecc_hw.graph.cycle_model``, or with
+    SPRAM banks ``ecc_hw.graph.spram_cycle_model``)."""
     from ecc_hw.graph.cycle_model import cycles_per_image
+    from ecc_hw.graph.spram_cycle_model import spram_cycles_per_image
     from ecc_hw.graph.golden import run_graph
     from ecc_hw.graph.network import LAYER, MAX_POOL, Source
     from ecc_hw.graph.radix import run_radix_graph
@@ -67,7 +69,8 @@ def _graph_expected(params, x_q: np.ndarray, lanes: int, timesteps: int) -> Expe
         ref = run_graph(graph, rows, timesteps, params.tre_mode, record_spikes=True)
     sources = ([Source(LAYER, layer.index) for layer in graph.spiking_layers]
                + [Source(MAX_POOL, node.index) for node in graph.network.max_pools])
-    cycles = cycles_per_image(graph, ref.spikes, rows, lanes, timesteps, binary)
+    model = spram_cycles_per_image if memory == Memory.SPRAM else cycles_per_image
+    cycles = model(graph, ref.spikes, rows, lanes, timesteps, binary)
     return Expected([ref.spikes[source].copy() for source in sources], ref.output_membrane.copy(),
                     ref.predictions.copy(), np.asarray(cycles, dtype=np.int64))
 

@@ -178,7 +178,8 @@ def test_two_input_edges_are_refused_in_one_line():
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"lanes": 3}, "power of two"), ({"memory": Memory.SPRAM}, "BRAM banks only"), ({"timesteps": 0}, "timesteps")])
+    ({"lanes": 3}, "power of two"), ({"memory": "dram"}, "memory must be bram or spram"),
+    ({"timesteps": 0}, "timesteps")])
 def test_bad_hardware_options_are_refused(change, fragment):
     params, _ = fixture("mlp_legacy", 4)
     options = {"lanes": 4, "timesteps": 4, "memory": Memory.BRAM, **change}
