@@ -3,8 +3,9 @@ input layer's current) in the state stack, every layer's spike buffer, rewound f
 stack, the max-pool nodes' memories in block RAM. On Icarus with ``sim/sb_spram256ka.v`` against the graph
 golden model and ``ecc_hw.graph.spram_cycle_model`` under random idle gaps and back-pressure (a residual fixture
 whose sources replay to several consumers, a max-pool fixture, an MLP at P = 8, radix, random DAGs); the
-layout, the manifest, deterministic Verilog, the fit prediction and the one-line refusal of a network too deep
-for one SPRAM."""
+layout, the manifest, deterministic Verilog, the fit prediction, the one-line refusal of a network too deep
+for one SPRAM, the generate and verify commands, and mutations the bench must catch (an SPRAM model without its
+write mask, the block-RAM cycle model)."""
 import re
 
 import numpy as np
@@ -25,7 +26,8 @@ from ecc_hw.graph.store import GraphParams
 from ecc_hw.rtl_gen.errors import HardwareError
 from ecc_hw.rtl_gen.graph_plan import make_graph_plan
 from ecc_hw.rtl_gen.spike_buffer import SpikeBuffer
-from ecc_hw.sim.check import expected_for
+from ecc_hw.sim.check import VerificationFailed, expected_for
+from ecc_hw.sim.testing import need_simulator
 from ecc_hw.sim.verify import verify
 from ecc_hw.variants import Memory, TreMode
 
@@ -136,3 +138,53 @@ def test_a_network_too_deep_for_one_spram_is_refused_in_one_line():
                         r"need 6,272 words from word 12,544, 3,840 are left \(fits at 2 lanes; or --memory bram\)",
                         message), message
     assert make_graph_plan(params, 2, 4, SPRAM).spram.state.depth <= 16384
+
+
+def test_spram_graph_bench_fails_with_the_block_ram_cycle_model(bench_cache):
+    """Mutation: expecting the block-RAM schedule (sweeps overlapped, full-rate banks) must fail the bench."""
+    params, rows = fixture("mlp_legacy", 4)
+    bench = bench_cache.get(params, "icarus", 8, 4, bench_key("mlp_legacy", {}) + "-spram", memory=SPRAM)
+
+    def block_ram_cycles(expected):
+        expected.cycles = expected_for(params, rows[:2], 8, 4, Memory.BRAM).cycles
+
+    with pytest.raises(VerificationFailed, match="cycles"):
+        verify(params, rows[:2], "icarus", 8, 4, STIMULUS, bench=bench, waves_on_mismatch=False,
+               mutate=block_ram_cycles)
+
+
+def test_spram_graph_bench_fails_when_the_write_mask_is_ignored(tmp_path, monkeypatch):
+    """Mutation: an SPRAM model that writes whole words clobbers the banks beside the one written (the
+    input layer's membranes and currents share a column of the state stack)."""
+    from ecc_hw.sim import network_bench
+
+    text = network_bench.SPRAM_MODEL.read_text()
+    broken = text.replace("if (MASKWREN[0]) words[ADDRESS][3:0]   <= DATAIN[3:0];", "words[ADDRESS] <= DATAIN;")
+    assert broken != text
+    (tmp_path / "sb_spram256ka.v").write_text(broken)
+    monkeypatch.setattr(network_bench, "SPRAM_MODEL", tmp_path / "sb_spram256ka.v")
+    need_simulator("icarus")
+    params, rows = fixture("input_norm_legacy", 4)
+    fields = make_graph_plan(params, 1, 4, SPRAM).spram.state.region("layer1").fields
+    columns = {name: {c for f in fields if f.name == name for c in range(f.bit // 16, (f.bit + f.width - 1) // 16 + 1)}
+               for name in ("layer1_membrane", "layer1_current")}
+    assert columns["layer1_membrane"] & columns["layer1_current"]     # the two share an SPRAM
+    with pytest.raises(VerificationFailed):
+        verify(params, rows[:2], "icarus", 1, 4, STIMULUS, tmp_path / "build", waves_on_mismatch=False,
+               memory=SPRAM)
+
+
+def test_generate_and_verify_commands_take_spram_for_a_graph_folder(tmp_path, capsys, sim_build_root):
+    from ecc_hw.cli import main
+    from ecc_hw.networks import save_network
+
+    params, _ = fixture("mlp_legacy", 4)
+    save_network(params, tmp_path / "net")
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"), "--lanes", "4",
+                 "--memory", "spram"]) in (None, 0)
+    assert "SB_SPRAM256KA" in (tmp_path / "rtl" / "ecc_snn.v").read_text()
+    status = main(["verify", str(tmp_path / "net"), "--data", str(GRAPH_FIXTURES / "mlp_legacy.npz"), "-n", "2",
+                   "--sim", "icarus", "--lanes", "4", "--memory", "spram", "--build-dir", str(sim_build_root)])
+    assert status in (None, 0)
+    out = capsys.readouterr().out
+    assert "icarus: 2 images, P=4, T=4: 0 spike, 0 prediction, 0 membrane, 0 cycle mismatches" in out
