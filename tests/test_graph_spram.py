@@ -55,17 +55,18 @@ def test_spram_costs_cycles_against_block_ram():
     assert np.all(spram > 1.9 * bram) and np.all(spram < 2.5 * bram)
 
 
-def test_radix_maxpool_graph_with_spram_on_icarus(bench_cache):
-    """Binary coding (each source fires its T bits before its consumers) with SPRAM banks, max-pool nodes'
-    tied-set units included."""
+@pytest.mark.parametrize("name, lanes, timesteps", [("maxpool_legacy", 2, 3), ("resnet_legacy", 4, 2)])
+def test_radix_graphs_with_spram_on_icarus(name, lanes, timesteps, bench_cache):
+    """Binary coding (each source fires its T bits before its consumers) with SPRAM banks: max-pool nodes'
+    tied-set units, and layers replayed to several consumers."""
     from ecc_hw.graph.radix import quantise_radix_graph
 
-    x = np.load(GRAPH_FIXTURES / "maxpool_legacy.npz")["x"].astype(np.float64)
-    network = convert_graph(GRAPH_FIXTURES / "maxpool_legacy.onnx")
-    graph = quantise_radix_graph(network, calibrate(network, x), 8, 8, 3)
-    params = GraphParams(graph, method="radix", timesteps=3)
-    bench = bench_cache.get(params, "icarus", 2, 3, "graph-maxpool_legacy-radix-spram", memory=SPRAM)
-    assert_verified(verify(params, graph.quantise_input(x[:2]), "icarus", 2, 3, STIMULUS, bench=bench))
+    x = np.load(GRAPH_FIXTURES / f"{name}.npz")["x"].astype(np.float64)
+    network = convert_graph(GRAPH_FIXTURES / f"{name}.onnx")
+    graph = quantise_radix_graph(network, calibrate(network, x), 8, 8, timesteps)
+    params = GraphParams(graph, method="radix", timesteps=timesteps)
+    bench = bench_cache.get(params, "icarus", lanes, timesteps, f"graph-{name}-radix-spram", memory=SPRAM)
+    assert_verified(verify(params, graph.quantise_input(x[:2]), "icarus", lanes, timesteps, STIMULUS, bench=bench))
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
