@@ -28,9 +28,9 @@ LUT_PER_POOL = {"ice40": 150, "ecp5": 570}
 LUT_PER_SPRAM = 115
 
 
-# Names of the design's memories with registered read ports (rtl_gen and the board top); ``counts`` and
-# ``maxima`` are the graph design's max-pool memories (``rtl_gen.max_pool_unit``).
-BLOCK_RAM_NAMES = ("weights", "membrane*", "current*", "words", "image", "counts", "maxima")
+# Names of the design's memories with registered read ports (rtl_gen and the board top); ``counts<l>``,
+# ``maxima<l>`` and ``pool_state<l>`` are the graph design's max-pool banks (``rtl_gen.max_pool_unit``).
+BLOCK_RAM_NAMES = ("weights", "membrane*", "current*", "words", "image", "counts*", "maxima*", "pool_state*")
 
 
 def must_be_block_ram(name: str) -> bool:

@@ -50,11 +50,27 @@ class PoolPlan:
     number: int
     node: MaxPoolNode
     groups: int
+    lanes: int
 
     @property
     def neurons(self) -> int:
         """Pool outputs."""
         return self.node.neurons
+
+    @property
+    def banks(self) -> int:
+        """The unit's lane banks (``rtl_gen.max_pool_unit``: one per lane that holds a channel)."""
+        return min(self.lanes, self.node.output_shape[0])
+
+    @property
+    def count_words(self) -> int:
+        """Words per count bank: ceil(C / P) H W."""
+        return self.groups * int(np.prod(self.node.input_shape[1:]))
+
+    @property
+    def max_words(self) -> int:
+        """Words per maximum (or binary state) bank: ceil(C / P) Ho Wo."""
+        return self.groups * int(np.prod(self.node.output_shape[1:]))
 
 
 @dataclass
@@ -152,7 +168,7 @@ class GraphPlan:
         if self.spram is not None:
             depths = [self.spram.state.depth]
         for pool in self.pools:
-            depths += [int(np.prod(pool.node.input_shape)), pool.neurons]
+            depths += [pool.count_words, pool.max_words]
         return max(depths)
 
     def memories(self) -> list[dict]:
@@ -179,10 +195,15 @@ class GraphPlan:
         for pool in self.pools:
             node = pool.node
             count_width = bits_for(self.timesteps)
-            mems.append({"name": f"pool{pool.number}_counts", "count": 1,
-                         "depth": pow2_depth(int(np.prod(node.input_shape))), "width": count_width, "kind": "ram"})
-            mems.append({"name": f"pool{pool.number}_maxima", "count": 1, "depth": pow2_depth(pool.neurons),
-                         "width": count_width, "kind": "ram"})
+            if self.binary:     # a word per pool neuron: tied and survivor masks, the step it last fired
+                mems.append({"name": f"pool{pool.number}_state", "count": pool.banks,
+                             "depth": pow2_depth(pool.max_words), "kind": "ram",
+                             "width": 2 * node.kernel[0] * node.kernel[1] + count_width})
+            else:
+                mems.append({"name": f"pool{pool.number}_counts", "count": pool.banks,
+                             "depth": pow2_depth(pool.count_words), "width": count_width, "kind": "ram"})
+                mems.append({"name": f"pool{pool.number}_maxima", "count": pool.banks,
+                             "depth": pow2_depth(pool.max_words), "width": count_width, "kind": "ram"})
             mems.append({"name": f"pool{pool.number}_spike_buffer", "count": 1, "depth": pow2_depth(pool.neurons),
                          "width": self.spike_word_width(pool.groups, node.output_shape), "kind": "ram"})
         return mems
@@ -352,7 +373,7 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
             lp.tre_quotient, lp.tre_remainder = tre_counter_constants(lp.tre_charge, timesteps)
         plan.layers.append(GraphLayerPlan(layer.index, lp, edges, layer.fed_by_input))
     for node in network.max_pools:
-        plan.pools.append(PoolPlan(node.index, node, -(-node.output_shape[0] // lanes)))
+        plan.pools.append(PoolPlan(node.index, node, -(-node.output_shape[0] // lanes), lanes))
     if memory == Memory.SPRAM:
         layout = graph_spram_layout(plan)
         check_stack_depths(plan, layout)

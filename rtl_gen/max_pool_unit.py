@@ -6,24 +6,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .checks import check_int, check_ints
+from .checks import check_int
 from .fire import spike_word_layout
 from .pipeline import delayed
-from .plan import bits_for, pow2_depth, rom_depth
-from .pool_tables import pool_axis_offsets, pool_axis_table
+from .lane_banks import LaneBankedMemory
+from .plan import bits_for, rom_depth
+from .pool_tables import check_pool_output, check_tuple, pool_axis_offsets, pool_axis_table
 from .walker import pack_pairs
 
 OWNER = "MaxPoolUnit"
-
-
-def _check_tuple(name: str, values, length: int, minimum: int) -> tuple[int, ...]:
-    values = check_ints(OWNER, name, values)
-    if len(values) != length:
-        raise ValueError(f"{OWNER}: {name} must have {length} entries, not {len(values)}")
-    for value in values:
-        if value < minimum:
-            raise ValueError(f"{OWNER}: every entry of {name} must be at least {minimum}, not {value}")
-    return tuple(values)
 
 
 class MaxPoolUnit(wiring.Component):
@@ -51,14 +42,15 @@ class MaxPoolUnit(wiring.Component):
     the cell's window offset j from a ROM table per axis): if fired_at = t, ``survivors |= bit j`` when
     ``tied[j]`` (p already spiked this step); else with cur = (survivors if fired_at else all ones), when
     cur[j] p spikes and the word becomes (tied = cur, survivors = bit j, fired_at = t), otherwise it stays.
-    There is no count memory (``count_memory`` is None).
+    There are no counts (``count_banks`` is None).
 
-    Memories (registered read ports, not transparent, power-of-two depths): rate coding, the counts
-    of the C * H * W source neurons and the maxima of the C * Ho * Wo pool neurons, both channel-major
-    ((c * H + y) * W + x and (c * Ho + py) * Wo + px), ``bits_for(T)`` bits wide, after elaboration the
-    attributes ``count_memory`` and ``max_memory`` (for tests); binary coding, the C * Ho * Wo pool
-    words (``state_layout``, channel-major), the attribute ``max_memory`` (``count_memory`` None). An
-    all-zero word is a fresh pool neuron in both codes, so the memories start cleared.
+    Memories: lane-banked (``rtl_gen.lane_banks``, registered reads, one bank per lane holding a channel,
+    ``banks`` = min(P, C)): channel c is bank c % P, so that the clear takes ceil(C / P) words per map
+    position, as a layer's membrane banks do. Rate coding: the counts of the source neurons (word
+    (c // P) * H * W + y * W + x, ``count_words`` per bank) and the maxima of the pool neurons (word
+    (c // P) * Ho * Wo + py * Wo + px, ``max_words`` per bank), ``bits_for(T)`` bits wide, after elaboration
+    the attributes ``count_banks`` and ``max_banks``; binary coding, the pool words (``state_layout``) in
+    ``max_banks``. An all-zero word is a fresh pool neuron in rate coding.
 
     Members
     -------
@@ -78,11 +70,11 @@ class MaxPoolUnit(wiring.Component):
         Channel-major index of lane 0's neuron of ``spikes``, ``((group * P) * Ho + y) * Wo + x``
         (valid with ``spikes.valid``; lane l's neuron is ``neuron + l * Ho * Wo``).
     clear_en : In(1); clear_addr : In(clear_bits)
-        While ``clear_en``, count word ``clear_addr`` (if below C * H * W, rate coding) and max word
-        ``clear_addr`` (if below C * Ho * Wo) are written 0 (binary coding: fired_at 0, both masks all
-        ones). ``clear_depth`` cycles with clear_addr = 0 .. clear_depth - 1 clear everything (in binary
-        coding too the sweep is max(C * H * W, C * Ho * Wo) long, the words past C * Ho * Wo untouched);
-        no event may be in flight (``busy`` low, no handshake) meanwhile.
+        While ``clear_en``, count word ``clear_addr`` (if below ``count_words``, rate coding) and max word
+        ``clear_addr`` (if below ``max_words``) of every bank are written 0 (binary coding: fired_at 0,
+        both masks all ones). ``clear_depth`` cycles with clear_addr = 0 .. clear_depth - 1 clear
+        everything (binary coding too: max(count_words, max_words)); no event may be in flight (``busy``
+        low, no handshake) meanwhile.
     busy : Out(1)
         An event is in flight: a read, compare or write of it is still to come.
 
@@ -139,12 +131,12 @@ class MaxPoolUnit(wiring.Component):
         if not isinstance(binary, bool):
             raise ValueError(f"{OWNER}: binary must be a bool, not {binary!r}")
         self.binary = binary
-        self.input_shape = _check_tuple("input_shape", input_shape, 3, 1)
-        self.output_shape = _check_tuple("output_shape", output_shape, 3, 1)
-        self.kernel = _check_tuple("kernel", kernel, 2, 1)
-        self.stride = _check_tuple("stride", stride, 2, 1)
-        self.padding = _check_tuple("padding", padding, 4, 0)
-        self.dilation = _check_tuple("dilation", dilation, 2, 1)
+        self.input_shape = check_tuple(OWNER, "input_shape", input_shape, 3, 1)
+        self.output_shape = check_tuple(OWNER, "output_shape", output_shape, 3, 1)
+        self.kernel = check_tuple(OWNER, "kernel", kernel, 2, 1)
+        self.stride = check_tuple(OWNER, "stride", stride, 2, 1)
+        self.padding = check_tuple(OWNER, "padding", padding, 4, 0)
+        self.dilation = check_tuple(OWNER, "dilation", dilation, 2, 1)
         check_int(OWNER, "lanes", lanes, 1)
         if lanes & (lanes - 1):
             raise ValueError(f"{OWNER}: lanes must be a power of two, not {lanes}")
@@ -154,20 +146,15 @@ class MaxPoolUnit(wiring.Component):
         if self.output_shape[0] != channels:
             raise ValueError(f"{OWNER}: output_shape {self.output_shape} must have the {channels} channels "
                              f"of input_shape")
-        for axis, size in ((0, height), (1, width)):
-            k, s, d = self.kernel[axis], self.stride[axis], self.dilation[axis]
-            span = size + self.padding[axis] + self.padding[axis + 2] - d * (k - 1) - 1
-            if span < 0:
-                raise ValueError(f"{OWNER}: kernel {self.kernel} (dilation {self.dilation}) is larger than the "
-                                 f"padded map")
-            floor_out, ceil_out = span // s + 1, -(-span // s) + 1
-            if not floor_out <= self.output_shape[axis + 1] <= ceil_out:
-                raise ValueError(f"{OWNER}: output_shape {self.output_shape} does not match the geometry "
-                                 f"(size {floor_out} or, in ceil mode, {ceil_out} along axis {axis + 1})")
+        check_pool_output(OWNER, (height, width), self.output_shape, self.kernel, self.stride, self.padding,
+                          self.dilation)
         _, out_h, out_w = self.output_shape
         self.groups = -(-channels // lanes)
         self.source_words = channels * height * width
         self.pool_words = channels * out_h * out_w
+        self.banks = min(lanes, channels)            # a bank per lane that holds a channel
+        self.count_words = self.groups * height * width
+        self.max_words = self.groups * out_h * out_w
         if clear_bits is None:
             clear_bits = bits_for(self.clear_depth - 1)
         self.clear_bits = check_int(OWNER, "clear_bits", clear_bits, bits_for(self.clear_depth - 1))
@@ -199,9 +186,9 @@ class MaxPoolUnit(wiring.Component):
 
     @property
     def clear_depth(self) -> int:
-        """Cycles of the clear sweep: the deeper of the count and max memories' used words (binary
-        coding alike, though it has no count memory, so that the sweep does not depend on the code)."""
-        return max(self.source_words, self.pool_words)
+        """Cycles of the clear sweep: the deeper of the count and max banks' used words (binary coding
+        alike, though it has no counts, so that the sweep does not depend on the code)."""
+        return max(self.count_words, self.max_words)
 
     def fan_out(self, y: int, x: int) -> int:
         """F of a source spike at row y, column x: the pool neurons it reaches (any channel)."""
@@ -217,17 +204,21 @@ class MaxPoolUnit(wiring.Component):
         rows, cols = self.rows, self.cols
 
         binary = self.binary
+        cells = self.kernel[0] * self.kernel[1]
+        banked = {"banks": self.banks, "clear_en": self.clear_en, "clear_addr": self.clear_addr}
         if binary:
             word_shape = self.state_layout
-            m.submodules.pool_state = maxima = Memory(shape=word_shape, depth=pow2_depth(self.pool_words), init=[])
-            self.count_memory, self.max_memory = None, maxima
+            fresh = word_shape.const({"tied": (1 << cells) - 1, "survivors": (1 << cells) - 1, "fired_at": 0})
+            maxima = LaneBankedMemory(name="pool_state", shape=word_shape, depth=self.max_words,
+                                      clear_value=fresh, **banked)
+            counts = None
         else:
             word_shape = count_shape
-            m.submodules.counts = counts = Memory(shape=count_shape, depth=pow2_depth(self.source_words), init=[])
-            m.submodules.maxima = maxima = Memory(shape=count_shape, depth=pow2_depth(self.pool_words), init=[])
-            self.count_memory, self.max_memory = counts, maxima
-            count_wr, count_rd = counts.write_port(), counts.read_port()
-        max_wr, max_rd = maxima.write_port(), maxima.read_port()
+            maxima = LaneBankedMemory(name="maxima", shape=count_shape, depth=self.max_words, **banked)
+            counts = LaneBankedMemory(name="counts", shape=count_shape, depth=self.count_words, **banked)
+            counts.add_to(m)
+        maxima.add_to(m)
+        self.count_banks, self.max_banks = counts, maxima
 
         row_low = bits_for(max(e[0] for e in rows.entries))
         row_w = row_low + bits_for(max(e[1] for e in rows.entries))
@@ -253,11 +244,12 @@ class MaxPoolUnit(wiring.Component):
         m.d.comb += [issue.eq(valid_r & ~active), self.events.ready.eq(~valid_r | issue),
                      rc.addr.eq(payload.y), cc.addr.eq(payload.x)]
         pool_bits = bits_for(self.pool_words - 1)
+        max_bits = bits_for(self.max_words - 1)
         row_bits, col_bits = bits_for(height * rows.stride - 1), bits_for(width * cols.stride - 1)
         taken = {    # key: (value, width)
             "nrows": (rc.data, len(rc.data)), "ncols": (cc.data, len(cc.data)),
             "row_start": (payload.y * rows.stride, row_bits), "col_start": (payload.x * cols.stride, col_bits),
-            "m_base": (payload.c * (out_h * out_w), pool_bits),                          # c * Ho * Wo
+            "m_base": ((payload.c >> lane_bits) * (out_h * out_w), max_bits),            # (c // P) Ho Wo
             "n_base": ((payload.c >> lane_bits) * (lanes * out_h * out_w), pool_bits),   # (c // P) P Ho Wo
             "group": (payload.c >> lane_bits, bits_for(self.groups - 1)),
             "lane": (payload.c & (lanes - 1), max(1, lane_bits)),
@@ -265,8 +257,8 @@ class MaxPoolUnit(wiring.Component):
         if binary:
             taken["step"] = (self.t, len(self.t))
         else:
-            taken["src"] = (payload.c * (height * width) + payload.y * width + payload.x,
-                            bits_for(self.source_words - 1))
+            taken["src"] = ((payload.c >> lane_bits) * (height * width) + payload.y * width + payload.x,
+                            bits_for(self.count_words - 1))
         registered = {key: Signal(width, name=f"{key}_r") for key, (_, width) in taken.items()}
         with m.If(self.events.valid & self.events.ready):
             m.d.sync += [registered[key].eq(value) for key, (value, _) in taken.items()]
@@ -296,7 +288,6 @@ class MaxPoolUnit(wiring.Component):
                 m.d.sync += [j.eq(cur_j + 1), i.eq(cur_i), col_addr.eq(cur_col + 1), row_addr.eq(cur_row),
                              active.eq(1)]
         if binary:
-            cells = self.kernel[0] * self.kernel[1]
             offset_shape = unsigned(bits_for(cells - 1))
             m.submodules.row_offsets = row_offsets = Memory(
                 shape=offset_shape, depth=rom_depth(len(rows.entries)), init=self.row_offsets)
@@ -314,18 +305,20 @@ class MaxPoolUnit(wiring.Component):
             valid_c1 = delayed(m, {"valid": issue}, "c1")[0]
             valid_c2 = delayed(m, {"valid": valid_c1}, "c2")[0]
         else:
-            src = registered["src"]
-            m.d.comb += count_rd.addr.eq(src)
-            valid_c1, src_c1 = delayed(m, {"valid": issue, "src": src}, "c1")
-            valid_c2, src_c2 = delayed(m, {"valid": valid_c1, "src": src_c1}, "c2")
+            # a source neuron: lane c % P and word (c // P) H W + y W + x of that lane's count bank
+            src, src_lane = registered["src"], registered["lane"]
+            valid_c1, src_c1, lane_c1 = delayed(m, {"valid": issue, "src": src, "lane": src_lane}, "c1")
+            valid_c2, src_c2, lane_c2 = delayed(m, {"valid": valid_c1, "src": src_c1, "lane": lane_c1}, "c2")
+            m.d.comb += [counts.read_addr.eq(src), counts.read_lane.eq(lane_c1)]
             count_c2 = Signal(count_shape)
             new_c2 = Signal(count_shape)
             new = Signal(count_shape)        # the count of the last event past c2
             near_c1 = Signal()               # the event one ahead writes this count in c2 while this one is in c1
             far_c1 = Signal()                # the event two ahead wrote it in this one's read cycle
             m.d.comb += new_c2.eq(count_c2 + 1)
-            m.d.sync += [near_c1.eq(valid_c1 & (src_c1 == src)), far_c1.eq(valid_c2 & (src_c2 == src)),
-                         count_c2.eq(Mux(near_c1, new_c2, Mux(far_c1, new, count_rd.data)))]
+            m.d.sync += [near_c1.eq(valid_c1 & (src_c1 == src) & (lane_c1 == src_lane)),
+                         far_c1.eq(valid_c2 & (src_c2 == src) & (lane_c2 == src_lane)),
+                         count_c2.eq(Mux(near_c1, new_c2, Mux(far_c1, new, counts.read_data)))]
             with m.If(valid_c2):
                 m.d.sync += new.eq(new_c2)
 
@@ -333,7 +326,7 @@ class MaxPoolUnit(wiring.Component):
         # m2 (i+3+j) compare, write and spike word
         row_part, pool_row = re.data[:row_low], re.data[row_low:]
         pool_col = ce.data
-        stage = {"valid": walking, "maddr": (cur["m_base"] + row_part + pool_col)[:pool_bits],
+        stage = {"valid": walking, "maddr": (cur["m_base"] + row_part + pool_col)[:max_bits],
                  "neuron": (cur["n_base"] + row_part + pool_col)[:pool_bits], "y": pool_row[:bits_for(out_h - 1)],
                  "x": pool_col[:bits_for(out_w - 1)], "group": cur["group"], "lane": cur["lane"]}
         if binary:
@@ -341,8 +334,8 @@ class MaxPoolUnit(wiring.Component):
         m0 = delayed(m, stage, "m0")
         m1 = delayed(m, dict(zip(stage, m0)), "m1")
         m2 = delayed(m, dict(zip(stage, m1)), "m2")
-        valid_m0, maddr_m0 = m0[0], m0[1]
-        valid_m1, maddr_m1 = m1[0], m1[1]
+        valid_m0, maddr_m0, lane_m0 = m0[0], m0[1], m0[6]
+        valid_m1, maddr_m1, lane_m1 = m1[0], m1[1], m1[6]
         valid_m2, maddr_m2, neuron_m2, y_m2, x_m2, group_m2, lane_m2 = m2[:7]
         old_m2 = Signal(word_shape)
         result_m2 = Signal(word_shape)   # p's word after the update (rate: max[p] after the compare)
@@ -355,15 +348,16 @@ class MaxPoolUnit(wiring.Component):
         far_m1 = Signal()
         forwarded = Signal(word_shape)   # old_m2's next value
         higher = Signal()                # p spikes
-        m.d.sync += [near_m1.eq(valid_m1 & (maddr_m1 == maddr_m0)), far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0)),
+        m.d.sync += [near_m1.eq(valid_m1 & (maddr_m1 == maddr_m0) & (lane_m1 == lane_m0)),
+                     far_m1.eq(valid_m2 & (maddr_m2 == maddr_m0) & (lane_m2 == lane_m0)),
                      old_m2.eq(forwarded), result_m3.eq(result_m2)]
-        m.d.comb += forwarded.eq(Mux(near_m1, Value.cast(result_m2),
-                                     Mux(far_m1, Value.cast(result_m3), Value.cast(max_rd.data))))
-        m.d.comb += max_rd.addr.eq(maddr_m0)
+        m.d.comb += [forwarded.eq(Mux(near_m1, Value.cast(result_m2),
+                                      Mux(far_m1, Value.cast(result_m3), Value.cast(maxima.read_data)))),
+                     maxima.read_addr.eq(maddr_m0), maxima.read_lane.eq(lane_m1),
+                     maxima.write_addr.eq(maddr_m2), maxima.write_lane.eq(lane_m2)]
         if binary:
             offset_m2, step_m2 = m2[7:]
             ones = Const((1 << cells) - 1, cells)
-            fresh = word_shape.const({"tied": (1 << cells) - 1, "survivors": (1 << cells) - 1, "fired_at": 0})
             bit = Signal(cells)
             cur = Signal(cells)          # the tied set before this step, unless p already spiked in it
             same_step = Signal()
@@ -377,23 +371,11 @@ class MaxPoolUnit(wiring.Component):
             with m.Elif((cur & bit).any()):
                 m.d.comb += [result_m2.tied.eq(cur), result_m2.survivors.eq(bit),
                              result_m2.fired_at.eq(step_m2)]
-            with m.If(self.clear_en):
-                m.d.comb += [max_wr.addr.eq(self.clear_addr),
-                             max_wr.data.eq(fresh),
-                             max_wr.en.eq(self.clear_addr < self.pool_words)]
-            with m.Else():
-                m.d.comb += [max_wr.addr.eq(maddr_m2), max_wr.data.eq(result_m2), max_wr.en.eq(valid_m2)]
+            m.d.comb += [maxima.write_data.eq(result_m2), maxima.write_en.eq(valid_m2)]
         else:
             m.d.comb += [higher.eq(valid_m2 & (new > old_m2)), result_m2.eq(Mux(higher, new, old_m2))]
-
-            with m.If(self.clear_en):
-                m.d.comb += [count_wr.addr.eq(self.clear_addr), count_wr.data.eq(0),
-                             count_wr.en.eq(self.clear_addr < self.source_words),
-                             max_wr.addr.eq(self.clear_addr), max_wr.data.eq(0),
-                             max_wr.en.eq(self.clear_addr < self.pool_words)]
-            with m.Else():
-                m.d.comb += [count_wr.addr.eq(src_c2), count_wr.data.eq(new_c2), count_wr.en.eq(valid_c2),
-                             max_wr.addr.eq(maddr_m2), max_wr.data.eq(new), max_wr.en.eq(higher)]
+            m.d.comb += [counts.write_addr.eq(src_c2), counts.write_lane.eq(lane_c2), counts.write_data.eq(new_c2),
+                         counts.write_en.eq(valid_c2), maxima.write_data.eq(new), maxima.write_en.eq(higher)]
 
         word = self.spikes.payload
         m.d.comb += [

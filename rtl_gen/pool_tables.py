@@ -2,7 +2,33 @@
 and its offset in each window (``rtl_gen.max_pool_unit``)."""
 from __future__ import annotations
 
+from .checks import check_ints
 from .plan import AxisTable
+
+
+def check_tuple(owner: str, name: str, values, length: int, minimum: int) -> tuple[int, ...]:
+    """``values`` as a tuple of ``length`` ints, each at least ``minimum`` (else ValueError naming it)."""
+    values = check_ints(owner, name, values)
+    if len(values) != length:
+        raise ValueError(f"{owner}: {name} must have {length} entries, not {len(values)}")
+    for value in values:
+        if value < minimum:
+            raise ValueError(f"{owner}: every entry of {name} must be at least {minimum}, not {value}")
+    return tuple(values)
+
+
+def check_pool_output(owner: str, size, output_shape, kernel, stride, padding, dilation) -> None:
+    """A ValueError unless ``output_shape`` (C, Ho, Wo) is the floor- or ceil-mode pool of a map of
+    ``size`` (H, W) with this window (padding: top, left, bottom, right)."""
+    for axis in (0, 1):
+        k, s, d = kernel[axis], stride[axis], dilation[axis]
+        span = size[axis] + padding[axis] + padding[axis + 2] - d * (k - 1) - 1
+        if span < 0:
+            raise ValueError(f"{owner}: kernel {kernel} (dilation {dilation}) is larger than the padded map")
+        floor_out, ceil_out = span // s + 1, -(-span // s) + 1
+        if not floor_out <= output_shape[axis + 1] <= ceil_out:
+            raise ValueError(f"{owner}: output_shape {output_shape} does not match the geometry "
+                             f"(size {floor_out} or, in ceil mode, {ceil_out} along axis {axis + 1})")
 
 
 def pool_axis_table(size: int, out_size: int, kernel: int, stride: int, dilation: int, pad_before: int,

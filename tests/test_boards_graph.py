@@ -78,8 +78,9 @@ def test_graph_prediction_counts_lane_units_per_edge_and_the_max_pool_memories(m
     assert prediction["bram_bits"] == plan.memory_bits() + 256 * 8     # 14 x 14 pixels: a 256-byte buffer
     assert prediction["lut"] == 2200 + 200 * plan.lane_units + 570 * len(plan.pools)
     # the design's max-pool memories must map to block RAM (Yosys ram_style and the report's check)
-    assert {"counts", "maxima"} <= set(BLOCK_RAM_NAMES)
-    for name in ("top.top.ecc.pool1.counts", "top.top.ecc.pool2.maxima", "top.top.ecc.lane2e1_3.weights",
+    assert {"counts*", "maxima*", "pool_state*"} <= set(BLOCK_RAM_NAMES)
+    for name in ("top.top.ecc.pool1.counts0", "top.top.ecc.pool2.maxima7", "top.top.ecc.pool1.pool_state3",
+                 "top.top.ecc.lane2e1_3.weights",
                  "top.top.ecc.spikes1.words", "top.top.ecc.pool_spikes1.words", "top.top.ecc.membrane1_0"):
         assert must_be_block_ram(name), name
     for name in ("top.top.ecc.pool1.row_counts", "top.top.ecc.pool1.col_entries", "top.top.ecc.output_bias",
@@ -220,7 +221,8 @@ def test_small_graph_builds_for_the_icebreaker(tmp_path, capsys):
     assert report["timing_met"] and report["memories_in_logic"] == []
     assert report["resources"]["bram"]["used"] == report["predicted"]["bram"] <= 30
     block = report["memories_in_block_ram"]
-    for leaf in ("pool1.counts", "pool1.maxima", "pool_spikes1.words", "spikes1.words", "image"):
+    for leaf in ("pool1.counts0", "pool1.counts1", "pool1.maxima0", "pool1.maxima1", "pool_spikes1.words",
+                 "spikes1.words", "image"):
         assert any(name.endswith(leaf) for name in block), leaf
     assert report["lane_units"] == 6
     cycles, ideal = report["cycles_per_image"], report["ideal_cycles_per_image"]

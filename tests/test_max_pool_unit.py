@@ -195,6 +195,13 @@ class Event:
     issued: int = -1
 
 
+def channel_major(dut, banks, per_channel):
+    """The words of lane-banked memory ``banks`` in channel-major order (channel c: bank c % P, words
+    (c // P) * per_channel ..)."""
+    return [banks.memories[c % dut.lanes].data[(c // dut.lanes) * per_channel + k]
+            for c in range(dut.input_shape[0]) for k in range(per_channel)]
+
+
 def simulate(g, images, waits, clear_bits=None, binary=False):
     """Feed ``images`` (each a list of steps, each a list of Events) to the unit; ``waits[i][t]``: wait
     for ``busy`` low before step t of image i. Between images: drain, then the clear sweep. Returns the
@@ -224,11 +231,10 @@ def simulate(g, images, waits, clear_bits=None, binary=False):
                 await tick()
 
         def dump():
+            pools = [ctx.get(word) for word in channel_major(dut, dut.max_banks, g.out_h * g.out_w)]
             if binary:
-                words = [ctx.get(dut.max_memory.data[a]) for a in range(dut.pool_words)]
-                return [(int(w.tied), int(w.survivors), int(w.fired_at)) for w in words]
-            return ([ctx.get(dut.count_memory.data[a]) for a in range(dut.source_words)],
-                    [ctx.get(dut.max_memory.data[a]) for a in range(dut.pool_words)])
+                return [(int(w.tied), int(w.survivors), int(w.fired_at)) for w in pools]
+            return [ctx.get(word) for word in channel_major(dut, dut.count_banks, g.height * g.width)], pools
 
         for image, steps in enumerate(images):
             for t, events in enumerate(steps):
@@ -488,7 +494,7 @@ def test_binary_interface():
     rate, binary = MaxPoolUnit(**GOOD), MaxPoolUnit(**GOOD, binary=True)
     assert "t" not in rate.signature.members and "t" in binary.signature.members
     assert binary.t.shape() == unsigned(3)
-    assert binary.clear_depth == rate.clear_depth == 32 and binary.clear_bits == 5
+    assert binary.clear_depth == rate.clear_depth == 16 and binary.clear_bits == 4
     assert binary.state_layout.size == 4 + 4 + 3
     assert binary.row_offsets == [0, 2, 0, 2] and binary.col_offsets == [0, 1, 0, 1]
 
@@ -514,7 +520,8 @@ def test_the_graph_cycle_model_keeps_the_units_latencies():
 
 def test_good_arguments():
     unit = MaxPoolUnit(**GOOD)
-    assert unit.clear_depth == 32 and unit.clear_bits == 5
+    assert (unit.banks, unit.count_words, unit.max_words) == (2, 16, 4)
+    assert unit.clear_depth == 16 and unit.clear_bits == 4
     assert unit.rows.counts == [1, 1, 1, 1] and unit.fan_out(3, 0) == 1
 
 
@@ -530,8 +537,8 @@ def test_write_cycles():
         ctx.set(dut.events.payload, {"c": 0, "y": 1, "x": 1, "value": 1})
         ctx.set(dut.events.valid, 1)
         for cycle in range(12):
-            trace.append((cycle, ctx.get(dut.events.ready), ctx.get(dut.count_memory.data[4]),
-                          [ctx.get(dut.max_memory.data[p]) for p in range(4)]))
+            trace.append((cycle, ctx.get(dut.events.ready), ctx.get(dut.count_banks.memories[0].data[4]),
+                          [ctx.get(dut.max_banks.memories[0].data[p]) for p in range(4)]))
             await ctx.tick()
             ctx.set(dut.events.valid, 0)
 
@@ -561,7 +568,7 @@ def test_binary_write_cycles():
         ctx.set(dut.events.payload, {"c": 0, "y": 1, "x": 1, "value": 1})
         ctx.set(dut.events.valid, 1)
         for _ in range(12):
-            trace.append((ctx.get(dut.events.ready), [ctx.get(dut.max_memory.data[p]) for p in range(4)]))
+            trace.append((ctx.get(dut.events.ready), [ctx.get(dut.max_banks.memories[0].data[p]) for p in range(4)]))
             await ctx.tick()
             ctx.set(dut.events.valid, 0)
             ctx.set(dut.t, 2)

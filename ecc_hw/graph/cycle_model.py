@@ -7,7 +7,8 @@ valid and the result always ready.
 
 Schedule (P lanes; a layer's channel co in lane co % P, group co // P; D_n = ceil(C_n / P) H_n W_n words):
 
-- clear: the deepest memory's words (membrane banks, and each max-pool node's counts and maxima);
+- clear: the deepest memory's words (membrane banks, and each max-pool node's counts and maxima, banked by
+  lane like the membranes: ceil(C / P) words per map position);
 - load: the pixels through the input edge, as a chain's load;
 - per step t, per source of the schedule (spiking layers in order, each max-pool node right after its
   layer), its phases, each starting where the previous one's transition cycle E is:
@@ -124,8 +125,9 @@ class _Tables:
         self.orders = {s: sweep_order(shape, lanes) for s, shape in self.shapes.items() if s.kind == LAYER}
         self.words = {s: sweep_word(shape, lanes) for s, shape in self.shapes.items() if s.kind == LAYER}
         depths = [layer_sweep_words(layer.output_shape, lanes) for layer in graph.layers]
-        for node in network.max_pools:
-            depths += [int(np.prod(node.input_shape)), node.neurons]
+        for node in network.max_pools:     # lane-banked: ceil(C / P) words per map position
+            groups = _groups(node.output_shape[0], lanes)
+            depths += [groups * int(np.prod(node.input_shape[1:])), groups * int(np.prod(node.output_shape[1:]))]
         self.clear_cycles = max(depths)
 
 
