@@ -321,7 +321,8 @@ def _bias_list(bias: np.ndarray, shape, per_neuron_ok: bool, where: str) -> list
 
 def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = None,
                     memory: Memory = Memory.BRAM) -> GraphPlan:
-    """Check a graph parameter folder and ``lanes`` and derive the plan; ``HardwareError`` (one line)."""
+    """Check a graph parameter folder and ``lanes`` and derive the plan; ``HardwareError`` (one line).
+    ``memory="spram"`` adds the SPRAM stacks (``rtl_gen.graph_spram``), refused when one is deeper than an SPRAM."""
     timesteps = params.timesteps if timesteps is None else int(timesteps)
     _check_options(params, lanes, timesteps, memory)
     lanes = int(lanes)
