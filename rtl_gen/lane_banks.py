@@ -1,7 +1,7 @@
 """Lane-banked memory: one memory per lane behind a shared read address, a lane-selected read and write."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib.memory import Memory
 
 from .checks import check_int
@@ -24,7 +24,8 @@ class LaneBankedMemory:
         cycle k reads as before)
     write_addr, write_lane, write_data, write_en : written at the end of a cycle with ``write_en``
 
-    Parameters (keyword-only): ``name``, ``shape``, ``banks`` (P), ``depth`` (words per bank), ``clear_en``
+    Parameters (keyword-only): ``name``, ``shape``, ``banks`` (P), ``depth`` (words per bank), ``lane_bits``
+    (the width of ``read_lane`` and ``write_lane``, at least ``bits_for(banks - 1)``), ``clear_en``
     and ``clear_addr`` (Values: while ``clear_en``, word ``clear_addr`` of every bank, if below ``depth``,
     is written ``clear_value`` instead of the write port's word).
 
@@ -34,15 +35,16 @@ class LaneBankedMemory:
     after ``add_to`` (for tests).
     """
 
-    def __init__(self, *, name: str, shape, banks: int, depth: int, clear_en: Value, clear_addr: Value,
-                 clear_value=0):
+    def __init__(self, *, name: str, shape, banks: int, depth: int, lane_bits: int, clear_en: Value,
+                 clear_addr: Value, clear_value=0):
         owner = "LaneBankedMemory"
         self.name = name
         self.shape = shape
         self.banks = check_int(owner, "banks", banks, 1)
         self.depth = check_int(owner, "depth", depth, 1)
         self.clear_value = clear_value
-        addr_bits, lane_bits = bits_for(self.depth - 1), bits_for(self.banks - 1)
+        addr_bits = bits_for(self.depth - 1)
+        lane_bits = check_int(owner, "lane_bits", lane_bits, bits_for(self.banks - 1))
         self.read_addr = Signal(addr_bits, name=f"{name}_rd_addr")
         self.read_lane = Signal(lane_bits, name=f"{name}_rd_lane")
         self.read_data = Signal(shape, name=f"{name}_rd_data")
@@ -55,17 +57,23 @@ class LaneBankedMemory:
 
     def add_to(self, m: Module) -> None:
         """Add the banks and their ports to ``m``."""
+        writing = Signal(self.banks, name=f"{self.name}_wr_onehot")     # one-hot: the bank written
+        m.d.comb += writing.eq(Const(1, self.banks) << self.write_lane)
+        reads = []
         for lane in range(self.banks):
             m.submodules[f"{self.name}{lane}"] = memory = Memory(shape=self.shape, depth=pow2_depth(self.depth),
                                                                  init=[])
             self.memories.append(memory)
             rd, wr = memory.read_port(), memory.write_port()
             m.d.comb += rd.addr.eq(self.read_addr)
-            with m.If(self.read_lane == lane):
-                m.d.comb += self.read_data.eq(Value.cast(rd.data))
+            reads.append(rd)
             with m.If(self.clear_en):
                 m.d.comb += [wr.addr.eq(self.clear_addr), wr.data.eq(self.clear_value),
                              wr.en.eq(self.clear_addr < self.depth)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(self.write_addr), wr.data.eq(self.write_data),
-                             wr.en.eq(self.write_en & (self.write_lane == lane))]
+                             wr.en.eq(self.write_en & writing[lane])]
+        with m.Switch(self.read_lane):
+            for lane, rd in enumerate(reads):
+                with m.Case(lane):
+                    m.d.comb += self.read_data.eq(Value.cast(rd.data))

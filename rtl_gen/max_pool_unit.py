@@ -205,7 +205,8 @@ class MaxPoolUnit(wiring.Component):
 
         binary = self.binary
         cells = self.kernel[0] * self.kernel[1]
-        banked = {"banks": self.banks, "clear_en": self.clear_en, "clear_addr": self.clear_addr}
+        banked = {"banks": self.banks, "lane_bits": max(1, lane_bits), "clear_en": self.clear_en,
+                  "clear_addr": self.clear_addr}
         if binary:
             word_shape = self.state_layout
             fresh = word_shape.const({"tied": (1 << cells) - 1, "survivors": (1 << cells) - 1, "fired_at": 0})

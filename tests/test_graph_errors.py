@@ -129,6 +129,15 @@ def test_refusals_are_one_line_naming_the_node(tmp_path, build, node, op, messag
     assert message in text, text
 
 
+def test_a_max_pool_window_of_padding_only_is_refused(tmp_path):
+    net = OnnxNet(input_shape=(1, 2, 1, 1))
+    pooled = net.node("MaxPool", [relu_conv(net, "x", 2, 3)], name="mp", kernel_shape=[1, 2], pads=[0, 1, 0, 1],
+                      dilations=[1, 2])
+    path = net.save(tmp_path / "empty.onnx", flat_head(net, relu_conv(net, pooled, 3, 3), 3))
+    with pytest.raises(UserError, match="node 'mp' \\(MaxPool\\): has a window that holds only padding"):
+        convert_graph(path)
+
+
 def test_a_network_without_relu_is_refused(tmp_path):
     net = OnnxNet()
     path = net.save(tmp_path / "linear.onnx", no_relu(net))

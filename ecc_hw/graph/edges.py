@@ -16,6 +16,7 @@ from ..params import Pool
 from . import terms
 from .ir import Graph, Node
 from .network import INPUT, LAYER, MAX_POOL, NETWORK_INPUT, GraphNetwork, Layer, MaxPoolNode, Source
+from .pooling import window_cells
 from .terms import CompositionError, Expr
 
 
@@ -90,10 +91,14 @@ def _max_pool(built: _Built, node: Node, expr: Expr, out_shape: tuple[int, int, 
         index = len(built.max_pools) + 1
         name = node.name if len(parts) == 1 else f"{node.name}[{start}:{stop}]"
         shape = (stop - start, *out_shape[1:])
-        built.max_pools.append(MaxPoolNode(
+        pool = MaxPoolNode(
             index, name, term.source, term.geometry.input_shape, shape, tuple(node.attributes["kernel"]),
             tuple(node.attributes["stride"]), tuple(node.attributes["padding"]), tuple(node.attributes["dilation"]),
-            bool(node.attributes["ceil_mode"])))
+            bool(node.attributes["ceil_mode"]))
+        if window_cells(pool).min() == 0:
+            raise CompositionError("has a window that holds only padding (the CNN's output there is -inf); "
+                                   "use less padding or dilation")
+        built.max_pools.append(pool)
         part = terms.source_expr(Source(MAX_POOL, index), shape, name).terms[0]
         pooled.append(replace(part, channels=(start, stop)))
     return Expr(tuple(pooled), np.zeros(out_shape))
