@@ -15,7 +15,8 @@ class MembraneBanks:
     """P banks of one layer (only lanes that own a channel), flattened into the top module.
 
     Dual-port banks (no ``stack``): one ``Memory`` per lane (submodules ``membrane<n>_<lane>``, or
-    ``current<lane>`` for layer 1's constant current), each with one write port and one registered read
+    ``current<lane>`` for layer 1's constant current, ``current<n>_<lane>`` for a later layer's), each with one
+    write port and one registered read
     port (not transparent: the lanes forward their own writes). With ``stack``: the lanes' fields of
     region ``layer<n>`` in an SPRAM stack (``rtl_gen.spram``: single-ported, the users read and write in
     different cycles), whose clear starts at the region's offset.
@@ -45,7 +46,7 @@ class MembraneBanks:
         Bits of a word.
     lanes : int, at least 1
     current : bool
-        Layer 1's constant-current banks (image input) instead of its membranes.
+        The layer's constant-current banks (its edge from the image input) instead of its membranes.
     stack : SpramStackUnit or None
         The state stack holding the banks; ``None``: dual-port memories.
     """
@@ -57,8 +58,6 @@ class MembraneBanks:
         check_int(owner, "width", width, 2)
         check_int(owner, "lanes", lanes, 1)
         check_bool(owner, "current", current)
-        if current and target.index != 0:
-            raise ValueError(f"{owner}: only layer 1 has current banks, not layer {target.index + 1}")
         check_type(owner, "stack", stack, SpramStackUnit, optional=True)
         number = target.index + 1
         self.target = target
@@ -68,8 +67,8 @@ class MembraneBanks:
         self.clear_offset = 0
         self.ports = []
         self.memories = {}
-        self.name = "current" if current else f"membrane{number}_"
-        bank = "layer1_current" if current else f"layer{number}_membrane"
+        self.name = ("current" if number == 1 else f"current{number}_") if current else f"membrane{number}_"
+        bank = f"layer{number}_current" if current else f"layer{number}_membrane"
         depth = pow2_depth(target.depth_used)
         for lane in range(min(lanes, target.out_shape[0])):
             if stack is not None:

@@ -76,12 +76,13 @@ class PoolPlan:
 @dataclass
 class GraphLayerPlan:
     """Layer n: ``layer`` (the chain plan's ``LayerPlan``: banks, widths, bias, threshold, TRE), its
-    ``edges`` and whether the network input is its only source (a constant current, once per image)."""
+    ``edges`` and whether one of them reads the network input (its constant current, walked in once per
+    image into the layer's current banks and added by every sweep)."""
 
     number: int
     layer: LayerPlan
     edges: list[EdgePlan]
-    fed_by_input: bool
+    reads_input: bool
 
     @property
     def membrane_width(self) -> int:
@@ -142,9 +143,9 @@ class GraphPlan:
         return self.layers[-1]
 
     @property
-    def input_edge(self) -> EdgePlan:
-        """The one edge that reads the network input."""
-        return next(edge for layer in self.layers for edge in layer.edges if edge.source.kind == INPUT)
+    def input_edges(self) -> list[EdgePlan]:
+        """The edges that read the network input (one per layer at most), in layer order."""
+        return [edge for layer in self.layers for edge in layer.edges if edge.source.kind == INPUT]
 
     @property
     def trace_sources(self) -> list[Source]:
@@ -184,7 +185,7 @@ class GraphPlan:
                 mems.append({"name": f"edge{edge.name}_weights", "count": min(p, t.out_shape[0]),
                              "depth": rom_depth(len(e.weight_roms[0])), "width": self.weight_bits, "kind": "rom"})
             depth = t.depth_used if self.spram is not None else pow2_depth(t.depth_used)
-            if layer.fed_by_input:
+            if layer.reads_input:
                 mems.append({"name": f"layer{n}_current", "count": min(p, t.out_shape[0]),
                              "depth": depth, "width": self.current_width, "kind": bank})
             mems.append({"name": f"layer{n}_membrane", "count": min(p, t.out_shape[0]),
@@ -329,21 +330,22 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
     graph, network = params.graph, params.network
     if len(graph.layers) < 2:
         raise HardwareError("the network needs at least one spiking layer and an output layer")
-    input_edges = [(layer, edge) for layer in graph.layers for edge in layer.edges if edge.source.kind == INPUT]
-    if len(input_edges) != 1:
-        names = ", ".join(f"layer {layer.index} ('{layer.name}')" for layer, _ in input_edges)
-        raise HardwareError(f"the hardware takes one edge from the network input, this network has "
-                            f"{len(input_edges)} ({names})")
-    if not input_edges[0][0].spiking:
-        raise HardwareError("the network input feeds the output layer directly; there is no spiking layer")
+    readers = [layer for layer in graph.layers if any(edge.source.kind == INPUT for edge in layer.edges)]
+    for layer in readers:
+        count = sum(edge.source.kind == INPUT for edge in layer.edges)
+        if count > 1:
+            raise HardwareError(f"layer {layer.index} ('{layer.name}') takes {count} edges from the network input; "
+                                f"the hardware takes one per layer (its current banks)")
+        if not layer.spiking:
+            raise HardwareError(f"the network input feeds the output layer ('{layer.name}') directly; the hardware "
+                                f"takes the input into spiking layers only")
     wmax = weight_full_scale(graph.weight_bits)
     binary = Method(params.method).coding is Coding.BINARY
     try:
         bounds = radix_membrane_bounds(graph, timesteps) if binary else membrane_bounds(graph, timesteps)
     except (OverflowError, ValueError) as error:
         raise HardwareError(f"membrane bounds: {error}") from None
-    first = input_edges[0][0]
-    current_width = signed_bits_for(input_current_bound(graph, first))
+    current_width = max(signed_bits_for(input_current_bound(graph, layer)) for layer in readers)
     spec = network.input
     plan = GraphPlan(lanes, timesteps, params.tre_mode, Coding.BINARY if binary else Coding.RATE,
                      tuple(spec.shape), spec.layout,
@@ -372,7 +374,7 @@ def make_graph_plan(params: GraphParams, lanes: int, timesteps: int | None = Non
         if layer.spiking and not binary:                      # radix has no TRE
             lp.tre_charge = int(layer.tre_charge)
             lp.tre_quotient, lp.tre_remainder = tre_counter_constants(lp.tre_charge, timesteps)
-        plan.layers.append(GraphLayerPlan(layer.index, lp, edges, layer.fed_by_input))
+        plan.layers.append(GraphLayerPlan(layer.index, lp, edges, any(e.source.kind == INPUT for e in layer.edges)))
     for node in network.max_pools:
         plan.pools.append(PoolPlan(node.index, node, -(-node.output_shape[0] // lanes), lanes))
     if memory == Memory.SPRAM:

@@ -26,8 +26,8 @@ def graph_spram_layout(plan) -> SpramLayout:
         n, target = layer.number, layer.layer.target
         lanes = min(plan.lanes, target.out_shape[0])
         banks = [(f"layer{n}_membrane", lane, layer.membrane_width) for lane in range(lanes)]
-        if layer.fed_by_input:
-            banks += [("layer1_current", lane, plan.current_width) for lane in range(lanes)]
+        if layer.reads_input:
+            banks += [(f"layer{n}_current", lane, plan.current_width) for lane in range(lanes)]
         state.add(f"layer{n}", target.depth_used, banks)
     for layer in plan.spiking:
         target = layer.layer.target

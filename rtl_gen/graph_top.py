@@ -1,7 +1,7 @@
 """The top level of a graph network (docs/graph_hardware.md): layers with several edges, max-pool nodes."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Module, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -56,9 +56,10 @@ class EccGraphSnn(wiring.Component):
     trace : Out(stream.Signature(graph_trace_layout, always_ready=True)), only with ``trace=True``
         Every spike of every spiking layer and max-pool node.
 
-    Schedule of one image: clear (the deepest memory's words), load (the pixels through the one input
-    edge into layer 1's current), then for t = 1..T, for each source of the schedule (spiking layers in
-    order, each max-pool node right after its layer): a spiking layer's fire sweep, its spikes replayed
+    Schedule of one image: clear (the deepest memory's words), load (each pixel through every input edge
+    at once, into the current banks of the layers that read the input), then for t = 1..T, for each
+    source of the schedule (spiking layers in order, each max-pool node right after its layer): a
+    spiking layer's fire sweep, its spikes replayed
     into each consumer in turn (its edges by layer, then the max-pool nodes over it; the first edge takes
     them while the sweep runs), and a max-pool node's spikes, made during its pass, replayed likewise; then
     the readout. ``ecc_hw.graph.cycle_model`` gives the exact cycle count. With ``plan.spram`` (``memory=
@@ -108,7 +109,7 @@ class EccGraphSnn(wiring.Component):
             m.submodules.spram_spikes = spike_stack = SpramStackUnit(plan.spram.spikes)
 
         engines: dict[str, IntegrationEngine] = {}
-        layer_banks, current_banks = {}, None
+        layer_banks, current_banks = {}, {}
         for layer in plan.layers:
             lp = layer.layer
             for edge in layer.edges:
@@ -120,17 +121,17 @@ class EccGraphSnn(wiring.Component):
             layer_banks[layer.number] = MembraneBanks(target=lp.target, width=lp.membrane_width, lanes=lanes,
                                                       stack=state_stack)
             layer_banks[layer.number].add_to(m)
-            if layer.fed_by_input:
-                current_banks = MembraneBanks(target=lp.target, width=plan.current_width, lanes=lanes, current=True,
-                                              stack=state_stack)
-                current_banks.add_to(m)
+            if layer.reads_input:
+                current_banks[layer.number] = MembraneBanks(target=lp.target, width=plan.current_width, lanes=lanes,
+                                                            current=True, stack=state_stack)
+                current_banks[layer.number].add_to(m)
 
         stages = {}
         for layer in plan.spiking:
             lp = layer.layer
             stage = FireStage(layer=lp, lanes=lanes, timesteps=T, binary=plan.binary, tre_mode=plan.tre_mode,
                               interval=plan.issue_interval,
-                              current_width=plan.current_width if layer.fed_by_input else None,
+                              current_width=plan.current_width if layer.reads_input else None,
                               walker=None, shift=step.shift, spike_stack=spike_stack,
                               event_layout=source_event_layout(lp.target.out_shape), rewind=True,
                               buffer_name=f"spikes{layer.number}", spike_region=f"layer{layer.number}_spike_buffer")
@@ -193,14 +194,18 @@ class EccGraphSnn(wiring.Component):
             label = f"{'L' if is_layer else 'P'}{source.index}"
             sources.append(SourcePhases(label, stages[source.index] if is_layer else None, overlap, replays))
 
-        input_engine = engines[plan.input_edge.name]
-        feed = InputFeed(source=self.pixels, walker=input_engine.walker, input_shape=plan.input_shape, events=False)
+        input_engines = {edge.layer: engines[edge.name] for edge in plan.input_edges}
+        feed = InputFeed(source=self.pixels, walkers=[engine.walker for engine in input_engines.values()],
+                         input_shape=plan.input_shape, events=False)
+        load_busy = Cat(engine.busy for engine in input_engines.values()).any()
+        if len(input_engines) == 1:
+            load_busy = next(iter(input_engines.values())).busy
         output = plan.output
         readout = Readout(layer=output.layer, lanes=lanes, bias_scale=1 if plan.binary else T,
                           banks=layer_banks[output.number],
                           result=self.result)
         controller = GraphController(step=step, clear_depth=plan.clear_depth, tre_mode=plan.tre_mode,
-                                     binary=plan.binary, load_busy=input_engine.busy, sources=sources,
+                                     binary=plan.binary, load_busy=load_busy, sources=sources,
                                      stages=list(stages.values()), feed=feed, readout=readout)
         for unit, _ in pools.values():
             m.d.comb += [unit.clear_en.eq(controller.clearing), unit.clear_addr.eq(controller.clear_addr)]
@@ -211,9 +216,9 @@ class EccGraphSnn(wiring.Component):
             sweep = stages[layer.number].sweep if lp.spiking else None
             is_output = layer is output
             layer_engines = [engines[edge.name] for edge in layer.edges if edge.source.kind != INPUT]
-            if layer.fed_by_input:
-                BankMux(banks=current_banks, clear_value=0, clearing=controller.clearing,
-                        clear_addr=controller.clear_addr, engine=input_engine, sweep=sweep).add_to(m)
+            if layer.reads_input:
+                BankMux(banks=current_banks[layer.number], clear_value=0, clearing=controller.clearing,
+                        clear_addr=controller.clear_addr, engine=input_engines[layer.number], sweep=sweep).add_to(m)
             BankMux(banks=layer_banks[layer.number], clear_value=init, clearing=controller.clearing,
                     clear_addr=controller.clear_addr, engines=layer_engines, sweep=sweep,
                     read_addr=readout.read_addr if is_output else None,

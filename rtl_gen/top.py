@@ -129,7 +129,7 @@ class EccSnn(wiring.Component):
             stage.add_to(m)
             stages.append(stage)
 
-        feed = InputFeed(source=getattr(self, self.input_name), walker=engines[0].walker,
+        feed = InputFeed(source=getattr(self, self.input_name), walkers=[engines[0].walker],
                          input_shape=plan.input_shape, events=events)
         readout = Readout(layer=layers[-1], lanes=lanes, bias_scale=1 if binary else T, banks=target_banks[-1],
                           result=self.result)

@@ -60,11 +60,9 @@ def input_walks(params, lanes: int) -> np.ndarray:
     from ecc_hw.graph.store import GraphParams
 
     if isinstance(params, GraphParams):
-        from ecc_hw.graph.cycle_model import edge_walk_cycles
-        from ecc_hw.graph.network import INPUT
+        from ecc_hw.graph.cycle_model import input_walk_cycles
 
-        edge = next(e for layer in params.graph.layers for e in layer.edges if e.source.kind == INPUT)
-        return edge_walk_cycles(edge.geometry, lanes)
+        return input_walk_cycles(params.graph, lanes)
     from ecc_hw.cycle_model import walk_cycles
     return walk_cycles(params.layers[0], lanes)
 

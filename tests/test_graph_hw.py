@@ -85,9 +85,11 @@ def test_small_graphs_on_icarus(name, lanes, options, bench_cache):
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), size=st.integers(3, 5), blocks=st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=3),
-       lanes=st.sampled_from([1, 2, 4]), timesteps=st.integers(1, 4), tre_mode=st.sampled_from(list(TreMode)))
-def test_random_dags_on_icarus(tmp_path, data, size, blocks, lanes, timesteps, tre_mode, bench_cache):
-    network = random_network(tmp_path, data, size, blocks)
+       lanes=st.sampled_from([1, 2, 4]), timesteps=st.integers(1, 4), tre_mode=st.sampled_from(list(TreMode)),
+       stem=st.booleans())
+def test_random_dags_on_icarus(tmp_path, data, size, blocks, lanes, timesteps, tre_mode, stem, bench_cache):
+    """Random DAGs; without a stem conv, two branches on the input give edges from it into two layers."""
+    network = random_network(tmp_path, data, size, blocks, stem)
     x = np.random.default_rng(data.draw(st.integers(0, 9))).normal(size=(6, 2, size, size))
     try:
         graph = quantise_graph(network, calibrate(network, x, "percentile", 99.0), weight_bits=6, input_bits=6)
@@ -166,13 +168,14 @@ def test_the_unmutated_depthwise_graph_passes(bench_cache):
 
 # what the plan refuses, in one line
 
-def test_two_input_edges_are_refused_in_one_line():
+def test_two_input_edges_into_one_layer_are_refused_in_one_line():
     params, _ = fixture("mlp_legacy", 4)
     layers = list(params.graph.layers)
     first = layers[0]
     layers[0] = replace(first, edges=first.edges + first.edges)
     doubled = replace(params, graph=replace(params.graph, layers=tuple(layers)))
-    with pytest.raises(HardwareError, match="one edge from the network input, this network has 2") as error:
+    with pytest.raises(HardwareError, match=r"layer 1 \('.*'\) takes 2 edges from the network input; the hardware "
+                                            r"takes one per layer \(its current banks\)") as error:
         make_graph_plan(doubled, 4, 4)
     assert "\n" not in str(error.value)
 
@@ -294,3 +297,51 @@ def test_radix_integers_for_another_t_are_refused():
     params = GraphParams(quantise_radix_graph(resnet, calibrate(resnet, x), 8, 8, 3), method="radix", timesteps=3)
     with pytest.raises(HardwareError, match="built for T=3, got T=5"):
         make_graph_plan(params, 4, 5)
+
+
+# several edges from the network input, each into its own layer (Inception-style first blocks; a layer that
+# mixes the input with spiking sources is refused by the converter)
+
+def input_skip_network(path: Path):
+    """Three branches on the input: a = relu(3x3 conv x), b = relu(1x1 conv x), c = relu(3x3 stride-2 conv
+    x); d = relu(conv Concat(a, b) + conv a); e = relu(conv c); the sum of a Gemm of d and one of e."""
+    from test_graph_builders import OnnxNet
+
+    net = OnnxNet(input_shape=(1, 2, 5, 5), seed=3)
+    a = net.node("Relu", [net.conv("x", 2, 3, scale=0.3)])
+    b = net.node("Relu", [net.conv("x", 2, 2, k=1, scale=0.5)])
+    c = net.node("Relu", [net.conv("x", 2, 2, stride=2, scale=0.3)])
+    d = net.node("Relu", [net.node("Add", [net.conv(net.node("Concat", [a, b], axis=1), 5, 3, scale=0.3),
+                                           net.conv(a, 3, 3, k=1, scale=0.4)])])
+    e = net.node("Relu", [net.conv(c, 2, 2, scale=0.4)])
+    head = net.node("Add", [net.gemm(net.node("Flatten", [d]), 3 * 5 * 5, 3),
+                            net.gemm(net.node("Flatten", [e]), 2 * 3 * 3, 3)])
+    return convert_graph(net.save(path, head))
+
+
+def test_several_layers_reading_the_input_on_icarus(tmp_path, bench_cache):
+    network = input_skip_network(tmp_path / "skip.onnx")
+    x = np.random.default_rng(4).uniform(0, 1, size=(6, 2, 5, 5))
+    readers = [layer.index for layer in network.layers if any(e.source.kind == INPUT for e in layer.edges)]
+    assert len(readers) == 3
+    graph = quantise_graph(network, calibrate(network, x, "percentile", 99.0))
+    rows = graph.quantise_input(x[:2])
+    for tre_mode, lanes in ((TreMode.SPREAD, 2), (TreMode.INITIAL, 4)):
+        params = GraphParams(graph, tre_mode=tre_mode, timesteps=4)
+        plan = make_graph_plan(params, lanes, 4)
+        assert [layer.number for layer in plan.layers if layer.reads_input] == readers
+        assert {m["name"] for m in plan.memories() if m["name"].endswith("_current")} == {
+            f"layer{n}_current" for n in readers}
+        bench = bench_cache.get(params, "icarus", lanes, 4, f"graph-input-skip-{tre_mode}")
+        assert_verified(verify(params, rows, "icarus", lanes, 4, STIMULUS, bench=bench))
+
+
+def test_several_layers_reading_the_input_in_radix_on_icarus(tmp_path, bench_cache):
+    from ecc_hw.graph.radix import quantise_radix_graph
+
+    network = input_skip_network(tmp_path / "skip.onnx")
+    x = np.random.default_rng(4).uniform(0, 1, size=(6, 2, 5, 5))
+    graph = quantise_radix_graph(network, calibrate(network, x), 8, 8, 3)
+    params = GraphParams(graph, method="radix", timesteps=3)
+    bench = bench_cache.get(params, "icarus", 2, 3, "graph-input-skip-radix")
+    assert_verified(verify(params, graph.quantise_input(x[:2]), "icarus", 2, 3, STIMULUS, bench=bench))

@@ -81,10 +81,16 @@ class Builder:
         return self.net.gemm(flat, self.channels * self.size * self.size, 3)
 
 
-def random_network(tmp_path, data, size: int, blocks: list[str]):
-    """The GraphNetwork of a random DAG: a first conv layer on the (maybe normalised) input, then ``blocks``."""
+def random_network(tmp_path, data, size: int, blocks: list[str], stem: bool = True):
+    """The GraphNetwork of a random DAG: a first conv layer on the (maybe normalised) input, then ``blocks``;
+    without ``stem``, two branches on the input (a 3x3 and a 1x1 conv, Inception style) concatenated."""
     builder = Builder(data, size)
-    builder.name = builder.conv_relu(builder.normalised_input(), 2, 3)
+    source = builder.normalised_input()
+    if stem:
+        builder.name = builder.conv_relu(source, 2, 3)
+    else:
+        branches = [builder.conv_relu(source, 2, 2), builder.conv_relu(source, 2, 1, k=1)]
+        builder.name, builder.concat = builder.net.node("Concat", branches, axis=1), True
     builder.channels = 3
     for kind in blocks:
         builder.block(kind)

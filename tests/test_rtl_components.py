@@ -105,7 +105,7 @@ def parts():
                         current_width=None, walker=engines[layer.index + 1].walker) for layer in plan.spiking]
     banks = [MembraneBanks(target=layer.target, width=layer.membrane_width, lanes=2) for layer in layers]
     source = stream.Signature(pixel_shape(plan)).create()
-    feed = InputFeed(source=source, walker=engines[0].walker, input_shape=plan.input_shape, events=False)
+    feed = InputFeed(source=source, walkers=[engines[0].walker], input_shape=plan.input_shape, events=False)
     result = stream.Signature(result_layout(layers[-1])).create()
     readout = Readout(layer=layers[-1], lanes=2, bias_scale=3, banks=banks[-1], result=result)
     yield dict(plan=plan, step=step, engines=engines, stages=stages, banks=banks, feed=feed, readout=readout,
@@ -117,10 +117,10 @@ def parts():
 
 def test_membrane_banks_check_their_parameters(parts):
     target = parts["plan"].layers[1].target
+    later = MembraneBanks(target=target, width=8, lanes=2, current=True)     # a graph layer's input edge
+    assert sorted(later.memories) == ["current2_0", "current2_1"]
     _refused(TypeError, "MembraneBanks: target must be a TargetPlan, not None", MembraneBanks,
              target=None, width=8, lanes=2)
-    _refused(ValueError, "MembraneBanks: only layer 1 has current banks, not layer 2", MembraneBanks,
-             target=target, width=8, lanes=2, current=True)
     _refused(TypeError, "MembraneBanks: stack must be a SpramStackUnit or None, not 'x'", MembraneBanks,
              target=target, width=8, lanes=2, stack="x")
     _refused(ValueError, "MembraneBanks: width must be at least 2, not 0", MembraneBanks,
@@ -168,9 +168,10 @@ def test_engine_and_stage_check_their_parameters(parts):
 
 def test_feed_readout_and_trace_check_their_parameters(parts):
     plan, banks, source, result = parts["plan"], parts["banks"], parts["source"], parts["result"]
-    feed = dict(source=source, walker=parts["engines"][0].walker, input_shape=plan.input_shape, events=False)
+    feed = dict(source=source, walkers=[parts["engines"][0].walker], input_shape=plan.input_shape, events=False)
     _refused(TypeError, "InputFeed: source must be a stream interface, not None", InputFeed,
              **{**feed, "source": None})
+    _refused(ValueError, "InputFeed: walkers must be a non-empty list", InputFeed, **{**feed, "walkers": []})
     _refused(ValueError, "InputFeed: input_shape must be (C, H, W), not (1, 2)", InputFeed,
              **{**feed, "input_shape": (1, 2)})
     _refused(ValueError, "InputFeed: input_shape size must be at least 1, not 0", InputFeed,

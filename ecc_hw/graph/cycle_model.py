@@ -9,7 +9,8 @@ Schedule (P lanes; a layer's channel co in lane co % P, group co // P; D_n = cei
 
 - clear: the deepest memory's words (membrane banks, and each max-pool node's counts and maxima, banked by
   lane like the membranes: ceil(C / P) words per map position);
-- load: the pixels through the input edge, as a chain's load;
+- load: the pixels through the input edges, as a chain's load; with several (into different layers) each
+  pixel goes to all their walkers at once, so it costs its longest walk (``input_walk_cycles``);
 - per step t, per source of the schedule (spiking layers in order, each max-pool node right after its
   layer), its phases, each starting where the previous one's transition cycle E is:
   - a spiking layer's sweep from its start pulse S, as a chain's; when its first consumer is an edge, that
@@ -104,6 +105,14 @@ def pool_windows(node: MaxPoolNode) -> list[list[int]]:
             for ch in range(c) for y in range(h) for x in range(w)]
 
 
+def input_walk_cycles(graph: IntegerGraph, lanes: int) -> np.ndarray:
+    """Walker cycles per input pixel: the longest of its walks through the edges that read the input
+    (the pixel is taken by all their walkers at once)."""
+    walks = [edge_walk_cycles(edge.geometry, lanes) for layer in graph.layers for edge in layer.edges
+             if edge.source.kind == INPUT]
+    return np.max(walks, axis=0)
+
+
 class _Tables:
     """The per-source constants of one graph network at P lanes."""
 
@@ -119,7 +128,7 @@ class _Tables:
         for node in network.max_pools:
             self.consumers.setdefault(node.source, []).append(("pool", node))
         self.windows = {node.index: pool_windows(node) for node in network.max_pools}
-        self.input_walks = next(c[1] for c in self.consumers[Source(INPUT, 0)])
+        self.input_walks = input_walk_cycles(graph, lanes)
         self.shapes = {Source(LAYER, layer.index): layer.output_shape for layer in graph.spiking_layers}
         self.shapes.update({Source(MAX_POOL, node.index): node.output_shape for node in network.max_pools})
         self.orders = {s: sweep_order(shape, lanes) for s, shape in self.shapes.items() if s.kind == LAYER}
