@@ -192,6 +192,36 @@ def _initial_tied(node: MaxPoolNode, windows) -> list:
     return tied
 
 
+class PoolPasses:
+    """The max-pool nodes during one image: their counts and maxima (rate) or tied sets (binary), and the
+    spike words each pass made (``made[node, t]``: the pool neurons and the cycles their words came out)."""
+
+    def __init__(self, network, tables: _Tables, binary: bool):
+        self.network, self.tables, self.binary = network, tables, binary
+        self.counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64)
+                       for node in network.max_pools}
+        self.maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
+        self.tied = {node.index: _initial_tied(node, tables.windows[node.index]) for node in network.max_pools}
+        self.made: dict = {}
+
+    def run(self, node: MaxPoolNode, start: int, fired: np.ndarray, t: int):
+        """Node ``node``'s pass of step t over its source's spikes ``fired``, offered from ``start`` (after
+        the inlet); returns (end cycle, pool neurons made, the cycles their words came out)."""
+        windows = self.tables.windows[node.index]
+        if self.binary:
+            result = _radix_pool_pass(start, fired, self.tied[node.index], windows)
+        else:
+            result = _pool_pass(start, fired, self.counts[node.index], self.maxima[node.index], windows)
+        self.made[node.index, t] = result[1:]
+        return result
+
+    def end_of_source(self, source: Source, t: int) -> None:
+        """After ``source``'s phases of step t: a pass that never ran (its source did not spike) made nothing."""
+        for node in self.network.max_pools:
+            if node.source == source and (node.index, t) not in self.made:
+                self.made[node.index, t] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
 def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int,
                      binary: bool = False) -> np.ndarray:
     """Exact cycles of one inference per image (module docstring). ``spikes``: the golden model's traces
@@ -205,10 +235,7 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
     classes = graph.output_layer.neurons
     for b, image in enumerate(images):
         cycle = integration_end(tables.clear_cycles, np.where(image != 0, tables.input_walks, 0))
-        counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64) for node in network.max_pools}
-        maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
-        tied = {node.index: _initial_tied(node, tables.windows[node.index]) for node in network.max_pools}
-        pool_made = {}
+        pools = PoolPasses(network, tables, binary)
         schedule = network.schedule()
         order = ([(t, source) for source in schedule for t in range(timesteps)] if binary
                  else [(t, source) for t in range(timesteps) for source in schedule])
@@ -229,7 +256,7 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                 else:
                     cycle = after_sweep - 1
             else:   # the first consumer (an edge) took the pool's spikes during the pass
-                fired, made_at = pool_made[source.index, t]
+                fired, made_at = pools.made[source.index, t]
                 offered = made_at + BUFFER_REPLAY_LATENCY
                 first = 1 if consumers and consumers[0][0] == "edge" else 0
             for k in range(first, len(consumers)):
@@ -249,22 +276,12 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                         cycle = overlapped_integration_end(phase_start, np.maximum(available, phase_start),
                                                            what[fired])
                 else:
-                    node = what
-                    start += POOL_INLET_LATENCY
-                    if binary:
-                        cycle, made, times = _radix_pool_pass(start, fired, tied[node.index],
-                                                              tables.windows[node.index])
-                    else:
-                        cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
-                                                        tables.windows[node.index])
-                    pool_made[node.index, t] = (made, times)
-                    takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
+                    cycle, made, times = pools.run(what, start + POOL_INLET_LATENCY, fired, t)
+                    takers = tables.consumers.get(Source(MAX_POOL, what.index), [])
                     if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
                         offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
                         cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made])
-            for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
-                if node.source == source and (node.index, t) not in pool_made:
-                    pool_made[node.index, t] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            pools.end_of_source(source, t)
         out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * classes + CLASS_WORDS
     return out
 

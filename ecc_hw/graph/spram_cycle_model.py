@@ -25,8 +25,8 @@ import numpy as np
 
 from ..cycle_model import (CLASS_WORDS, READOUT_ENTRY, READOUT_PER_NEURON, SPRAM_FIRE_OVERHEAD, integration_end,
                            lane_drain)
-from .cycle_model import (BUFFER_REPLAY_LATENCY, POOL_INLET_LATENCY, REWIND_LATENCY, _initial_tied, _pool_pass,
-                          _radix_pool_pass, _Tables, layer_sweep_words)
+from .cycle_model import (BUFFER_REPLAY_LATENCY, POOL_INLET_LATENCY, REWIND_LATENCY, PoolPasses, _Tables,
+                          layer_sweep_words)
 from .network import LAYER, MAX_POOL, Source
 from .quantise import IntegerGraph
 
@@ -70,10 +70,7 @@ def spram_cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, l
              else [(t, source) for t in range(timesteps) for source in schedule])
     for b, image in enumerate(images):
         cycle = integration_end(clear, np.where(image != 0, tables.input_walks, 0), INTERVAL)
-        counts = {node.index: np.zeros(int(np.prod(node.input_shape)), dtype=np.int64) for node in network.max_pools}
-        maxima = {node.index: np.zeros(node.neurons, dtype=np.int64) for node in network.max_pools}
-        tied = {node.index: _initial_tied(node, tables.windows[node.index]) for node in network.max_pools}
-        pool_made = {}
+        pools = PoolPasses(network, tables, binary)
         for t, source in order:
             consumers = tables.consumers.get(source, [])
             if source.kind == LAYER:
@@ -82,7 +79,7 @@ def spram_cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, l
                 cycle += INTERVAL * layer_sweep_words(tables.shapes[source], lanes) + SPRAM_FIRE_OVERHEAD - 2
                 first = 0
             else:   # the first consumer (an edge) took the pool's spikes during the pass
-                fired, _ = pool_made[source.index, t]
+                fired, _ = pools.made[source.index, t]
                 first = 1 if consumers and consumers[0][0] == "edge" else 0
             for k in range(first, len(consumers)):
                 kind, what = consumers[k]
@@ -95,21 +92,11 @@ def spram_cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, l
                 elif kind == "edge":
                     cycle = integration_end(start, what[fired], INTERVAL)
                 else:
-                    node = what
-                    start += POOL_INLET_LATENCY
-                    if binary:
-                        cycle, made, times = _radix_pool_pass(start, fired, tied[node.index],
-                                                              tables.windows[node.index])
-                    else:
-                        cycle, made, times = _pool_pass(start, fired, counts[node.index], maxima[node.index],
-                                                        tables.windows[node.index])
-                    pool_made[node.index, t] = (made, times)
-                    takers = tables.consumers.get(Source(MAX_POOL, node.index), [])
+                    cycle, made, times = pools.run(what, start + POOL_INLET_LATENCY, fired, t)
+                    takers = tables.consumers.get(Source(MAX_POOL, what.index), [])
                     if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
                         offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
                         cycle = _taken_during_pass(cycle, offered_at, takers[0][1][made])
-            for node in network.max_pools:     # a pass that never ran (its source did not spike) made nothing
-                if node.source == source and (node.index, t) not in pool_made:
-                    pool_made[node.index, t] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            pools.end_of_source(source, t)
         out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * graph.output_layer.neurons + CLASS_WORDS
     return out
