@@ -214,13 +214,18 @@ def _verilator_binary() -> Path:
                                                 ("depthwise_legacy", 8, True), ("densenet_legacy", 1, False),
                                                 ("conv1d_dynamo", 4, True), ("input_norm_legacy", 2, True)])
 def test_graph_designs_lint_clean(name, lanes, trace, tmp_path):
+    params, _ = fixture(name, 4)
+    assert_lint_clean(params, lanes, trace, tmp_path)
+
+
+def assert_lint_clean(params: GraphParams, lanes: int, trace: bool, tmp_path: Path) -> None:
+    """The generated Verilog passes Verilator's --lint-only -Wall (with the project's waiver file)."""
     import os
     import subprocess
     import sys
 
     from ecc_hw.rtl_gen.generate import generate
 
-    params, _ = fixture(name, 4)
     generate(params, tmp_path, lanes, trace)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("VERILATOR_ROOT", None)
@@ -334,6 +339,7 @@ def test_several_layers_reading_the_input_on_icarus(tmp_path, bench_cache):
             f"layer{n}_current" for n in readers}
         bench = bench_cache.get(params, "icarus", lanes, 4, f"graph-input-skip-{tre_mode}")
         assert_verified(verify(params, rows, "icarus", lanes, 4, STIMULUS, bench=bench))
+    assert_lint_clean(params, 4, True, tmp_path / "lint")
 
 
 def test_several_layers_reading_the_input_in_radix_on_icarus(tmp_path, bench_cache):
