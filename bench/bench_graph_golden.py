@@ -6,11 +6,11 @@ The conventions of bench/bench_golden.py (the SpikingJelly side is bench/spiking
 both): one process, the same held-out images (ecc_hw/data/fashion/fashion_test.npz), each side on two
 threads (``torch.set_num_threads(2)``; ``run_graph(..., workers=2)``), timings interleaved per T:
 
-* ours: ``ecc_hw.graph.pipeline.convert_graph`` of ecc_hw/data/fashion/resnet.onnx, ``calibrate`` on the
-  500 images of fashion_calib.npz (percentile 99.99, as tools/measure_fashion.py), ``quantise_graph``
-  (8-bit weights and input), then the integer golden model on the NumPy and the torch CPU backend (whose
-  predictions are asserted equal to NumPy's); a timing covers ``IntegerGraph.quantise_input`` +
-  ``run_graph`` on all images.
+* ours: ecc_hw/data/fashion/resnet.onnx converted per T as ``ecc-hw convert --timesteps T`` does with its
+  defaults (``ecc_hw.networks.convert_model``: the 500 images of fashion_calib.npz, 8-bit weights and
+  input, the graph default of biases calibrated for that T), then the integer golden model on the NumPy
+  and the torch CPU backend (whose predictions are asserted equal to NumPy's); a timing covers
+  ``IntegerGraph.quantise_input`` + ``run_graph`` on all images.
 * SpikingJelly: ``ann2snn.RateCodingRecipe(mode="max" | "99.9%")`` calibrated with the 500 calibration
   images as one batch, batches of 100, the analog image fed every step, outputs summed over T; a timing
   covers the whole loop over all images.
@@ -38,7 +38,7 @@ from spikingjelly_side import (SJ_BATCH, THREADS, check_against_onnxruntime, req
 
 FASHION = Path(__file__).resolve().parents[1] / "ecc_hw" / "data" / "fashion"
 MODEL = FASHION / "resnet.onnx"
-OURS_MODE = ("percentile", 99.99)
+OURS_MODE = "ecc-hw convert defaults (biases calibrated for each T)"
 SJ_MODES = ("max", "99.9%")
 
 
@@ -96,15 +96,12 @@ def torch_resnet_from_onnx(model_path: Path):
     return torch.nn.Sequential(*list(model)[1:]).eval()
 
 
-def ours_prepare(x_calib: np.ndarray):
-    """The integer graph of the ResNet: lambdas by percentile 99.99, 8-bit weights and input."""
-    from ecc_hw.graph.calibrate import calibrate
-    from ecc_hw.graph.pipeline import convert_graph
-    from ecc_hw.graph.quantise import quantise_graph
+def ours_prepare(x_calib: np.ndarray, timesteps: int):
+    """The integer graph of the ResNet as ``ecc-hw convert --timesteps T`` makes it (its defaults)."""
+    from ecc_hw.convert import ConvertOptions
+    from ecc_hw.networks import convert_model
 
-    network = convert_graph(MODEL)
-    mode, percentile = OURS_MODE
-    return quantise_graph(network, calibrate(network, x_calib, mode, percentile), weight_bits=8, input_bits=8)
+    return convert_model(MODEL, x_calib, ConvertOptions(timesteps=timesteps), "fashion_calib.npz").graph
 
 
 def ours_run(graph, x: np.ndarray, timesteps: int, backend=None) -> np.ndarray:
@@ -124,7 +121,7 @@ def report_table(console, rows: list[dict], n: int, cnn_accuracy: float) -> None
                         f"ann2snn, Fashion-MNIST ResNet, {n} test images, {THREADS} threads",
                   caption=f"CNN (onnxruntime) accuracy {100 * cnn_accuracy:.2f}%. Accuracy in %. SJ img/s: both "
                           "modes' images over their summed time; ratios = ours (numpy, torch) / SJ, same run.")
-    for header in ("T", "ours pct 99.99", "SJ max", "SJ 99.9%", "numpy img/s", "torch img/s", "SJ img/s",
+    for header in ("T", "ours", "SJ max", "SJ 99.9%", "numpy img/s", "torch img/s", "SJ img/s",
                    "numpy/SJ", "torch/SJ"):
         table.add_column(header, justify="right")
     for row in rows:
@@ -160,21 +157,23 @@ def main(argv=None) -> int:
     console.print(f"torch ResNet rebuilt from {MODEL.name} equals onnxruntime on {n} images (rtol=atol=1e-5); "
                   f"CNN accuracy {100 * cnn_accuracy:.2f}%")
 
-    graph = ours_prepare(x_calib)
+    graphs = {timesteps: ours_prepare(x_calib, timesteps) for timesteps in args.timesteps}
     sj = {mode: sj_convert(model, x_calib, mode) for mode in SJ_MODES}
     warm = x_test[:min(n, SJ_BATCH)]  # first calls allocate and page in BLAS / oneDNN kernels
-    ours_run(graph, warm, min(args.timesteps))
-    ours_run(graph, warm, min(args.timesteps), on_torch)
+    ours_run(graphs[min(args.timesteps)], warm, min(args.timesteps))
+    ours_run(graphs[min(args.timesteps)], warm, min(args.timesteps), on_torch)
     for snn in sj.values():
         sj_run(snn, warm, min(args.timesteps))
 
     rows = []
     for timesteps in args.timesteps:
-        seconds, predictions = timed(lambda t=timesteps: ours_run(graph, x_test, t), args.repeats)
+        graph = graphs[timesteps]
+        seconds, predictions = timed(lambda g=graph, t=timesteps: ours_run(g, x_test, t), args.repeats)
         row = {"timesteps": timesteps, "spikingjelly": {},
                "ours": {"accuracy": float(np.mean(predictions == y_test)), "seconds": seconds,
                         "images_per_s": n / seconds}}
-        seconds, torch_predictions = timed(lambda t=timesteps: ours_run(graph, x_test, t, on_torch), args.repeats)
+        seconds, torch_predictions = timed(lambda g=graph, t=timesteps: ours_run(g, x_test, t, on_torch),
+                                           args.repeats)
         assert np.array_equal(torch_predictions, predictions), "the torch backend's predictions differ from NumPy's"
         row["torch"] = {"seconds": seconds, "images_per_s": n / seconds}
         for mode, snn in sj.items():
