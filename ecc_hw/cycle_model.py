@@ -159,20 +159,22 @@ def integration_end(start: int, lengths: np.ndarray, interval: int = 1) -> int:
     return end
 
 
-def overlapped_integration_end(end_of_sweep: int, available: np.ndarray, lengths: np.ndarray) -> int:
+def overlapped_integration_end(end_of_sweep: int, available: np.ndarray, lengths: np.ndarray,
+                               interval: int = 1) -> int:
     """Cycle in which the phase after a sweep with overlapped integration begins: event k (walk
-    length L_k) is accepted in ``a_k = max(a_{k-1} + max(1, L_{k-1}), available_k)``; the phase
-    ends at the later of the sweep's end and the integration's (as ``integration_end``)."""
+    length L_k, one update every ``interval`` cycles) is accepted in ``a_k = max(a_{k-1} + max(1,
+    interval L_{k-1}), available_k)``; the phase ends at the later of the sweep's end and the
+    integration's (as ``integration_end``)."""
     if len(lengths) == 0:
         return end_of_sweep
-    cost = np.maximum(lengths, 1)
+    cost = np.maximum(lengths * interval, 1)
     before = np.cumsum(cost) - cost
     accept = before + np.maximum.accumulate(available - before)
     end = int(accept[-1]) + 1
     busy = np.flatnonzero(lengths > 0)
     if len(busy):
         k = busy[-1]
-        end = max(end, int(accept[k] + lengths[k]) + LANE_DRAIN)
+        end = max(end, int(accept[k] + interval * lengths[k] - (interval - 1)) + lane_drain(interval))
     return max(end_of_sweep, end)
 
 

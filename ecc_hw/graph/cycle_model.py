@@ -215,6 +215,17 @@ class PoolPasses:
         self.made[node.index, t] = result[1:]
         return result
 
+    def phase(self, node: MaxPoolNode, start: int, fired: np.ndarray, t: int, phase_start: int,
+              interval: int = 1) -> int:
+        """A pass's phase from ``start`` (the inlet ahead of it), with the pool's first consumer, when it is
+        an edge (updating every ``interval`` cycles), taking the spike words as they are made: its end."""
+        cycle, made, times = self.run(node, start + POOL_INLET_LATENCY, fired, t)
+        takers = self.tables.consumers.get(Source(MAX_POOL, node.index), [])
+        if takers and takers[0][0] == "edge" and len(made):
+            offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
+            cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made], interval)
+        return cycle
+
     def end_of_source(self, source: Source, t: int) -> None:
         """After ``source``'s phases of step t: a pass that never ran (its source did not spike) made nothing."""
         for node in self.network.max_pools:
@@ -276,11 +287,7 @@ def cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: 
                         cycle = overlapped_integration_end(phase_start, np.maximum(available, phase_start),
                                                            what[fired])
                 else:
-                    cycle, made, times = pools.run(what, start + POOL_INLET_LATENCY, fired, t)
-                    takers = tables.consumers.get(Source(MAX_POOL, what.index), [])
-                    if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
-                        offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
-                        cycle = overlapped_integration_end(cycle, offered_at, takers[0][1][made])
+                    cycle = pools.phase(what, start, fired, t, phase_start)
             pools.end_of_source(source, t)
         out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * classes + CLASS_WORDS
     return out

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cycle_model import (CLASS_WORDS, READOUT_ENTRY, READOUT_PER_NEURON, SPRAM_FIRE_OVERHEAD, integration_end,
-                           lane_drain)
-from .cycle_model import (BUFFER_REPLAY_LATENCY, POOL_INLET_LATENCY, REWIND_LATENCY, PoolPasses, _Tables,
-                          layer_sweep_words)
-from .network import LAYER, MAX_POOL, Source
+from ..cycle_model import CLASS_WORDS, READOUT_ENTRY, READOUT_PER_NEURON, SPRAM_FIRE_OVERHEAD, integration_end
+from .cycle_model import REWIND_LATENCY, PoolPasses, _Tables, layer_sweep_words
+from .network import LAYER
 from .quantise import IntegerGraph
 
 INTERVAL = 2                   # single-port banks: read in one cycle, write in the next
@@ -39,21 +37,6 @@ def spram_clear_cycles(graph: IntegerGraph, lanes: int, tables: _Tables | None =
     block-RAM clear's (``_Tables.clear_cycles``: the deepest bank, max-pool count or maximum memory) if longer."""
     tables = _Tables(graph, lanes) if tables is None else tables
     return max(sum(layer_sweep_words(layer.output_shape, lanes) for layer in graph.layers), tables.clear_cycles)
-
-
-def _taken_during_pass(end_of_pass: int, available: np.ndarray, lengths: np.ndarray) -> int:
-    """Where the phase of a pass with its first consumer edge alongside ends: event k (walk length L_k, from
-    ``available_k``) is accepted in ``a_k = max(a_{k-1} + max(1, 2 L_{k-1}), available_k)``; the later of the
-    pass's end and the integration's (as ``integration_end`` with interval 2)."""
-    cost = np.maximum(lengths * INTERVAL, 1)
-    before = np.cumsum(cost) - cost
-    accept = before + np.maximum.accumulate(available - before)
-    end = int(accept[-1]) + 1
-    busy = np.flatnonzero(lengths > 0)
-    if len(busy):
-        k = busy[-1]
-        end = max(end, int(accept[k] + INTERVAL * lengths[k] - (INTERVAL - 1)) + lane_drain(INTERVAL))
-    return max(end_of_pass, end)
 
 
 def spram_cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, lanes: int, timesteps: int,
@@ -92,11 +75,7 @@ def spram_cycles_per_image(graph: IntegerGraph, spikes: dict, x_q: np.ndarray, l
                 elif kind == "edge":
                     cycle = integration_end(start, what[fired], INTERVAL)
                 else:
-                    cycle, made, times = pools.run(what, start + POOL_INLET_LATENCY, fired, t)
-                    takers = tables.consumers.get(Source(MAX_POOL, what.index), [])
-                    if takers and takers[0][0] == "edge" and len(made):    # alongside the pass
-                        offered_at = np.maximum(times + BUFFER_REPLAY_LATENCY, phase_start)
-                        cycle = _taken_during_pass(cycle, offered_at, takers[0][1][made])
+                    cycle = pools.phase(what, start, fired, t, phase_start, INTERVAL)
             pools.end_of_source(source, t)
         out[b] = cycle + READOUT_ENTRY + READOUT_PER_NEURON * graph.output_layer.neurons + CLASS_WORDS
     return out
