@@ -197,9 +197,8 @@ class EccGraphSnn(wiring.Component):
         input_engines = {edge.layer: engines[edge.name] for edge in plan.input_edges}
         feed = InputFeed(source=self.pixels, walkers=[engine.walker for engine in input_engines.values()],
                          input_shape=plan.input_shape, events=False)
-        load_busy = Cat(engine.busy for engine in input_engines.values()).any()
-        if len(input_engines) == 1:
-            load_busy = next(iter(input_engines.values())).busy
+        busy = [engine.busy for engine in input_engines.values()]
+        load_busy = busy[0] if len(busy) == 1 else Cat(busy).any()     # one input edge: the same Verilog as before
         output = plan.output
         readout = Readout(layer=output.layer, lanes=lanes, bias_scale=1 if plan.binary else T,
                           banks=layer_banks[output.number],
